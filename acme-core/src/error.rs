@@ -1,0 +1,308 @@
+//! The typed errors of `acme-core`.
+//!
+//! Every error is a small `Copy` value: no allocation, no borrowed input, so
+//! it can be stored, logged or sent across tasks freely.
+
+use core::fmt;
+
+/// Everything that can go wrong in `acme-core`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Error {
+    /// The caller's output buffer is too small: `required` bytes are needed.
+    BufferTooSmall {
+        /// The exact number of bytes the operation needs.
+        required: usize,
+    },
+    /// Private or public key material could not be loaded.
+    Key(KeyError),
+    /// A base64url string was malformed.
+    Base64(Base64Error),
+    /// An External Account Binding MAC key was malformed.
+    EabKey(EabKeyError),
+    /// An identifier (dns name or IP address) was not acceptable.
+    Identifier(IdentifierError),
+    /// A certificate could not be parsed or lacks what was asked of it.
+    Certificate(CertificateError),
+    /// A PEM body was malformed.
+    Pem(PemError),
+    /// The signer (software key, secure element or HSM) failed to sign.
+    Signer,
+    /// A challenge token is empty or holds characters outside base64url
+    /// (RFC 8555 §8.1); it is refused so it can never reach a file path or
+    /// URL unchecked.
+    InvalidChallengeToken,
+    /// A value does not fit the limit named by the constant `limit`.
+    TooLong {
+        /// The name of the limit that was exceeded, e.g. `"MAX_TOKEN_LEN"`.
+        limit: &'static str,
+        /// The limit's value.
+        max: usize,
+    },
+}
+
+/// Why key material was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum KeyError {
+    /// A raw scalar was not 32 bytes long.
+    ScalarLength {
+        /// The length that was given.
+        actual: usize,
+    },
+    /// A raw scalar was zero or not below the P-256 group order.
+    ScalarOutOfRange,
+    /// The bytes are not a SEC1 `ECPrivateKey` for P-256.
+    MalformedSec1,
+    /// The bytes are not a PKCS#8 `PrivateKeyInfo` holding a P-256 key.
+    MalformedPkcs8,
+    /// The bytes are neither PKCS#8 nor SEC1 DER.
+    UnrecognizedFormat,
+    /// A public key is not a valid P-256 point.
+    MalformedPublicKey,
+}
+
+/// Why a base64url string was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Base64Error {
+    /// A character outside the base64url alphabet, at byte offset `position`.
+    InvalidCharacter {
+        /// Byte offset of the first offending character.
+        position: usize,
+    },
+    /// The length cannot be base64 (one character too many), or the last
+    /// character carries non-zero padding bits.
+    InvalidLength,
+}
+
+/// Why an External Account Binding MAC key was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum EabKeyError {
+    /// The key string is empty.
+    Empty,
+    /// The key is not base64url: the character at `position` is not in the
+    /// alphabet (standard base64 `+` and `/` are refused on purpose).
+    InvalidCharacter {
+        /// Byte offset of the first offending character.
+        position: usize,
+    },
+    /// The key has an impossible base64 length or misplaced `=` padding.
+    InvalidLength,
+    /// The decoded key is longer than [`crate::eab::MAX_EAB_KEY_LEN`] bytes.
+    TooLong,
+}
+
+/// Why an identifier was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum IdentifierError {
+    /// No identifier was given where at least one is needed.
+    None,
+    /// More identifiers than [`crate::identifier::MAX_IDENTIFIERS`].
+    TooMany,
+    /// A dns name is empty, longer than 253 bytes, or has an empty or
+    /// over-long (more than 63 bytes) label.
+    DnsNameLength,
+    /// A dns name holds a character outside letters, digits, `-` and `.`,
+    /// or a `*` anywhere but a leading `*.` label.
+    DnsNameCharacter,
+    /// An IP address was given as a certificate common name.
+    IpAddressAsCommonName,
+    /// The common name is not one of the requested dns identifiers.
+    CommonNameNotRequested,
+}
+
+/// Why a certificate was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum CertificateError {
+    /// The DER is malformed at byte offset `position`.
+    MalformedDer {
+        /// Byte offset where decoding failed.
+        position: usize,
+    },
+    /// A field holds a value X.509 does not allow (e.g. a bad time).
+    InvalidValue,
+    /// The certificate has no AuthorityKeyIdentifier with a keyIdentifier,
+    /// which an ARI CertID needs.
+    MissingAuthorityKeyId,
+    /// The certificate has no subjectAltName extension.
+    MissingSubjectAltName,
+}
+
+/// Why a PEM body was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum PemError {
+    /// The body holds no PEM block at all.
+    Empty,
+    /// A block's boundaries or base64 are malformed.
+    Malformed,
+    /// A block is labelled something other than `CERTIFICATE`.
+    NotACertificate,
+    /// Non-whitespace text between or after the blocks.
+    UnexpectedText,
+}
+
+impl From<KeyError> for Error {
+    fn from(e: KeyError) -> Self {
+        Error::Key(e)
+    }
+}
+impl From<Base64Error> for Error {
+    fn from(e: Base64Error) -> Self {
+        Error::Base64(e)
+    }
+}
+impl From<EabKeyError> for Error {
+    fn from(e: EabKeyError) -> Self {
+        Error::EabKey(e)
+    }
+}
+impl From<IdentifierError> for Error {
+    fn from(e: IdentifierError) -> Self {
+        Error::Identifier(e)
+    }
+}
+impl From<CertificateError> for Error {
+    fn from(e: CertificateError) -> Self {
+        Error::Certificate(e)
+    }
+}
+impl From<PemError> for Error {
+    fn from(e: PemError) -> Self {
+        Error::Pem(e)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::BufferTooSmall { required } => write!(
+                f,
+                "output buffer too small: {required} bytes are needed; lend a larger buffer"
+            ),
+            Error::Key(e) => write!(f, "key refused: {e}"),
+            Error::Base64(e) => write!(f, "base64url refused: {e}"),
+            Error::EabKey(e) => write!(f, "EAB MAC key refused: {e}"),
+            Error::Identifier(e) => write!(f, "identifier refused: {e}"),
+            Error::Certificate(e) => write!(f, "certificate refused: {e}"),
+            Error::Pem(e) => write!(f, "PEM refused: {e}"),
+            Error::Signer => f.write_str("the signer failed to produce a signature"),
+            Error::InvalidChallengeToken => {
+                f.write_str("challenge token is empty or not base64url")
+            }
+            Error::TooLong { limit, max } => {
+                write!(f, "value longer than {limit} ({max} bytes)")
+            }
+        }
+    }
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyError::ScalarLength { actual } => {
+                write!(f, "a raw P-256 scalar is 32 bytes, got {actual}")
+            }
+            KeyError::ScalarOutOfRange => {
+                f.write_str("the scalar is zero or not below the P-256 order")
+            }
+            KeyError::MalformedSec1 => f.write_str("not a SEC1 ECPrivateKey for P-256"),
+            KeyError::MalformedPkcs8 => f.write_str("not a PKCS#8 PrivateKeyInfo for P-256"),
+            KeyError::UnrecognizedFormat => {
+                f.write_str("neither PKCS#8 nor SEC1 DER; convert the key to one of them")
+            }
+            KeyError::MalformedPublicKey => f.write_str("not a valid P-256 public point"),
+        }
+    }
+}
+
+impl fmt::Display for Base64Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Base64Error::InvalidCharacter { position } => {
+                write!(f, "character at offset {position} is not base64url")
+            }
+            Base64Error::InvalidLength => f.write_str("impossible base64url length or padding bits"),
+        }
+    }
+}
+
+impl fmt::Display for EabKeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EabKeyError::Empty => f.write_str("the key is empty"),
+            EabKeyError::InvalidCharacter { position } => write!(
+                f,
+                "character at offset {position} is not base64url (A-Z a-z 0-9 - _, optional = padding)"
+            ),
+            EabKeyError::InvalidLength => {
+                f.write_str("impossible base64url length or misplaced '=' padding")
+            }
+            EabKeyError::TooLong => write!(
+                f,
+                "the decoded key is longer than {} bytes",
+                crate::eab::MAX_EAB_KEY_LEN
+            ),
+        }
+    }
+}
+
+impl fmt::Display for IdentifierError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            IdentifierError::None => "at least one identifier is needed",
+            IdentifierError::TooMany => "more identifiers than MAX_IDENTIFIERS",
+            IdentifierError::DnsNameLength => "dns name or one of its labels has a bad length",
+            IdentifierError::DnsNameCharacter => "dns name holds a character not allowed there",
+            IdentifierError::IpAddressAsCommonName => "an IP address cannot be the common name",
+            IdentifierError::CommonNameNotRequested => {
+                "the common name must be one of the requested dns identifiers"
+            }
+        })
+    }
+}
+
+impl fmt::Display for CertificateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CertificateError::MalformedDer { position } => {
+                write!(f, "malformed DER at offset {position}")
+            }
+            CertificateError::InvalidValue => f.write_str("a field holds a value X.509 forbids"),
+            CertificateError::MissingAuthorityKeyId => {
+                f.write_str("no AuthorityKeyIdentifier keyIdentifier (needed for ARI)")
+            }
+            CertificateError::MissingSubjectAltName => f.write_str("no subjectAltName extension"),
+        }
+    }
+}
+
+impl fmt::Display for PemError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PemError::Empty => "no PEM block found",
+            PemError::Malformed => "malformed PEM block",
+            PemError::NotACertificate => "a PEM block is not labelled CERTIFICATE",
+            PemError::UnexpectedText => "unexpected text between PEM blocks",
+        })
+    }
+}
+
+impl core::error::Error for Error {}
+impl core::error::Error for KeyError {}
+impl core::error::Error for Base64Error {}
+impl core::error::Error for EabKeyError {}
+impl core::error::Error for IdentifierError {}
+impl core::error::Error for CertificateError {}
+impl core::error::Error for PemError {}

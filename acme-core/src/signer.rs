@@ -1,0 +1,39 @@
+//! The signing abstraction: who holds the ES256 private key.
+//!
+//! `acme-core` never needs the private key itself, only signatures over
+//! SHA-256 digests. A secure element (ATECC608, SE050, a TPM) or an HSM
+//! implements [`Es256Signer`] and the key never enters RAM. The software
+//! implementation is [`crate::SoftwareKey`].
+
+use p256::ecdsa::Signature;
+
+use crate::key::PublicKey;
+
+/// An ECDSA P-256 signer over SHA-256 digests (JWS `ES256`, RFC 7518 §3.4).
+///
+/// The core hashes the signing input itself (streaming, without a scratch
+/// buffer) and hands the 32-byte digest to [`Es256Signer::sign_digest`].
+pub trait Es256Signer {
+    /// The public half of the key, used for JWKs, thumbprints and CSRs.
+    fn public_key(&self) -> PublicKey;
+
+    /// Signs a SHA-256 `digest` with ECDSA P-256.
+    ///
+    /// The returned signature is the fixed 64-byte `r‖s` form that JWS uses.
+    /// A software signer should be deterministic (RFC 6979) so that no RNG
+    /// is needed; a hardware signer may use its own RNG.
+    ///
+    /// # Errors
+    /// Any failure of the device or key: the core reports it as
+    /// [`crate::Error::Signer`].
+    fn sign_digest(&self, digest: &[u8; 32]) -> Result<Signature, signature::Error>;
+}
+
+impl<T: Es256Signer + ?Sized> Es256Signer for &T {
+    fn public_key(&self) -> PublicKey {
+        (**self).public_key()
+    }
+    fn sign_digest(&self, digest: &[u8; 32]) -> Result<Signature, signature::Error> {
+        (**self).sign_digest(digest)
+    }
+}
