@@ -96,13 +96,14 @@ pub fn write_jws<'o>(
     let mut sink = SliceSink::new(out);
     let mut hash = Sha256::new();
     write_signing_input(&mut sink, &mut hash, &|w| protected.write_json(w), payload)?;
-    if sink.overflowed() {
+    const SUFFIX: &[u8] = b"\"}";
+    if sink.would_overflow(ES256_SIGNATURE_B64_LEN + SUFFIX.len()) {
         // Count the signature without computing it.
         sink.put(&[0; ES256_SIGNATURE_B64_LEN]);
     } else {
         put_es256_signature(&mut sink, signer, hash.finalize().into())?;
     }
-    sink.put(b"\"}");
+    sink.put(SUFFIX);
     Ok(sink.finish()?)
 }
 

@@ -24,9 +24,9 @@ impl<'a> SliceSink<'a> {
         Self { buf, len: 0 }
     }
 
-    /// True once something did not fit.
-    pub(crate) fn overflowed(&self) -> bool {
-        self.len > self.buf.len()
+    /// True when `more` further bytes would not fit.
+    pub(crate) fn would_overflow(&self, more: usize) -> bool {
+        self.len.saturating_add(more) > self.buf.len()
     }
 
     /// The written prefix, or [`Error::BufferTooSmall`] with the total size.
@@ -178,7 +178,7 @@ mod tests {
         let mut sink = SliceSink::new(&mut buf);
         sink.put(b"abc");
         sink.put(b"defg");
-        assert!(sink.overflowed());
+        assert!(sink.would_overflow(0));
         assert_eq!(sink.finish(), Err(Error::BufferTooSmall { required: 7 }));
     }
 }
