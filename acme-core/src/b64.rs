@@ -7,11 +7,12 @@ use crate::{Base64Error, Error};
 /// Length of the unpadded base64url encoding of `input_len` bytes.
 #[must_use]
 pub const fn encoded_len(input_len: usize) -> usize {
-    (input_len / 3) * 4 + match input_len % 3 {
-        0 => 0,
-        1 => 2,
-        _ => 3,
-    }
+    (input_len / 3) * 4
+        + match input_len % 3 {
+            0 => 0,
+            1 => 2,
+            _ => 3,
+        }
 }
 
 /// Encodes `input` into `out`, returning the text written.

@@ -9,8 +9,8 @@ use sha2::{Digest, Sha256};
 
 use crate::b64::{encode_array, is_base64url_char};
 use crate::der_util::{
-    ecdsa_sha256_algorithm, encode_error, encode_into, explicit, raw, sign_der, BitWrap,
-    Extension, GeneralNames, Name, Seq, X509Time, OID_ACME_IDENTIFIER, OID_SUBJECT_ALT_NAME,
+    ecdsa_sha256_algorithm, encode_error, encode_into, explicit, raw, sign_der, BitWrap, Extension,
+    GeneralNames, Name, Seq, X509Time, OID_ACME_IDENTIFIER, OID_SUBJECT_ALT_NAME,
 };
 use crate::identifier::{validate_all, Identifier, MAX_DNS_NAME_LEN};
 use crate::key::{Base64Text, Thumbprint, THUMBPRINT_B64_LEN};

@@ -13,8 +13,8 @@ use der::asn1::Utf8StringRef;
 use der::TagNumber;
 
 use crate::der_util::{
-    ecdsa_sha256_algorithm, encode_error, encode_into, implicit, raw, sign_der, BitWrap,
-    Extension, GeneralNames, Name, Seq, Set, OID_EXTENSION_REQUEST, OID_SUBJECT_ALT_NAME,
+    ecdsa_sha256_algorithm, encode_error, encode_into, implicit, raw, sign_der, BitWrap, Extension,
+    GeneralNames, Name, Seq, Set, OID_EXTENSION_REQUEST, OID_SUBJECT_ALT_NAME,
 };
 use crate::identifier::{validate_all, Identifier};
 use crate::{Error, Es256Signer, IdentifierError};

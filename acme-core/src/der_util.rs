@@ -25,8 +25,7 @@ pub(crate) const OID_COMMON_NAME: ObjectIdentifier = ObjectIdentifier::new_unwra
 /// subjectAltName.
 pub(crate) const OID_SUBJECT_ALT_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.17");
 /// authorityKeyIdentifier.
-pub(crate) const OID_AUTHORITY_KEY_ID: ObjectIdentifier =
-    ObjectIdentifier::new_unwrap("2.5.29.35");
+pub(crate) const OID_AUTHORITY_KEY_ID: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.35");
 /// PKCS#9 extensionRequest.
 pub(crate) const OID_EXTENSION_REQUEST: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.14");
@@ -179,7 +178,9 @@ struct GeneralName<'a>(&'a Identifier<'a>);
 impl Encode for GeneralName<'_> {
     fn encoded_len(&self) -> der::Result<Length> {
         match self.0 {
-            Identifier::Dns(name) => implicit(TagNumber::N2, &Ia5StringRef::new(name)?).encoded_len(),
+            Identifier::Dns(name) => {
+                implicit(TagNumber::N2, &Ia5StringRef::new(name)?).encoded_len()
+            }
             Identifier::Ip(addr) => {
                 let (octets, len) = ip_octets(addr);
                 let value = OctetStringRef::new(octets.get(..len).unwrap_or(&[]))?;
@@ -189,7 +190,9 @@ impl Encode for GeneralName<'_> {
     }
     fn encode(&self, writer: &mut impl Writer) -> der::Result<()> {
         match self.0 {
-            Identifier::Dns(name) => implicit(TagNumber::N2, &Ia5StringRef::new(name)?).encode(writer),
+            Identifier::Dns(name) => {
+                implicit(TagNumber::N2, &Ia5StringRef::new(name)?).encode(writer)
+            }
             Identifier::Ip(addr) => {
                 let (octets, len) = ip_octets(addr);
                 let value = OctetStringRef::new(octets.get(..len).unwrap_or(&[]))?;
@@ -250,10 +253,7 @@ impl X509Time {
             Ok(t) => Ok(X509Time::Utc(t)),
             Err(_) => GeneralizedTime::from_unix_duration(duration)
                 .map(X509Time::Generalized)
-                .map_err(|_| Error::TooLong {
-                    limit: "X.509 time (year 9999)",
-                    max: 253_402_300_799,
-                }),
+                .map_err(|_| Error::TimeOutOfRange),
         }
     }
 }

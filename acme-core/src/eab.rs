@@ -173,8 +173,14 @@ mod tests {
 
     #[test]
     fn padded_and_unpadded_keys_decode_alike() {
-        let a = EabKey::from_base64url("zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W").unwrap();
-        let b = EabKey::from_base64url("zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W\n").unwrap();
+        let a = EabKey::from_base64url(
+            "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W",
+        )
+        .unwrap();
+        let b = EabKey::from_base64url(
+            "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W\n",
+        )
+        .unwrap();
         assert_eq!(a.as_bytes(), b.as_bytes());
         let padded = EabKey::from_base64url("AQID").unwrap();
         assert_eq!(padded.as_bytes(), &[1, 2, 3]);

@@ -33,6 +33,8 @@ pub enum Error {
     /// (RFC 8555 §8.1); it is refused so it can never reach a file path or
     /// URL unchecked.
     InvalidChallengeToken,
+    /// A time cannot be expressed in X.509 (after the year 9999).
+    TimeOutOfRange,
     /// A value does not fit the limit named by the constant `limit`.
     TooLong {
         /// The name of the limit that was exceeded, e.g. `"MAX_TOKEN_LEN"`.
@@ -198,6 +200,7 @@ impl fmt::Display for Error {
             Error::Certificate(e) => write!(f, "certificate refused: {e}"),
             Error::Pem(e) => write!(f, "PEM refused: {e}"),
             Error::Signer => f.write_str("the signer failed to produce a signature"),
+            Error::TimeOutOfRange => f.write_str("time is past the year 9999"),
             Error::InvalidChallengeToken => {
                 f.write_str("challenge token is empty or not base64url")
             }
@@ -233,7 +236,9 @@ impl fmt::Display for Base64Error {
             Base64Error::InvalidCharacter { position } => {
                 write!(f, "character at offset {position} is not base64url")
             }
-            Base64Error::InvalidLength => f.write_str("impossible base64url length or padding bits"),
+            Base64Error::InvalidLength => {
+                f.write_str("impossible base64url length or padding bits")
+            }
         }
     }
 }

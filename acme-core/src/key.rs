@@ -159,7 +159,11 @@ impl fmt::Debug for PublicKey {
 #[cfg(feature = "defmt")]
 impl defmt::Format for PublicKey {
     fn format(&self, f: defmt::Formatter<'_>) {
-        defmt::write!(f, "PublicKey({=[u8]:x})", self.point.get(1..9).unwrap_or(&[]));
+        defmt::write!(
+            f,
+            "PublicKey({=[u8]:x})",
+            self.point.get(1..9).unwrap_or(&[])
+        );
     }
 }
 

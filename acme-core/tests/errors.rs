@@ -1,6 +1,12 @@
 //! Every buffer-too-small, malformed-key and malformed-input path, each
 //! asserting the exact error.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::std_instead_of_core,
+    clippy::panic
+)]
 
 use std::cell::Cell;
 use std::net::{IpAddr, Ipv4Addr};
@@ -132,7 +138,9 @@ fn eab_and_key_change_payloads_report_exact_size() {
         nonce: Some("n"),
         url: "https://ca.example/new-acct",
     };
-    assert_exact_size(|out| write_jws(out, &account, &protected, Payload::Json(&eab)).map(|w| w.len()));
+    assert_exact_size(|out| {
+        write_jws(out, &account, &protected, Payload::Json(&eab)).map(|w| w.len())
+    });
     let new = key(3);
     let change = acme_core::jws::KeyChange {
         account_url: "https://ca.example/acct/1",
@@ -140,7 +148,9 @@ fn eab_and_key_change_payloads_report_exact_size() {
         old_key: account.public_key(),
         new_key: &new,
     };
-    assert_exact_size(|out| write_jws(out, &account, &protected, Payload::Json(&change)).map(|w| w.len()));
+    assert_exact_size(|out| {
+        write_jws(out, &account, &protected, Payload::Json(&change)).map(|w| w.len())
+    });
 }
 
 #[test]
@@ -175,7 +185,11 @@ fn worst_case_csr_fits_the_documented_maximum() {
     let mut out = [0u8; acme_core::csr::MAX_CSR_LEN];
     write_csr(&mut out, &device, &ids, Some(&names[0])).unwrap();
     let long_alpn = Identifier::Dns(&names[0]);
-    let ka = KeyAuthorization::new(&"t".repeat(MAX_TOKEN_LEN), &device.public_key().thumbprint()).unwrap();
+    let ka = KeyAuthorization::new(
+        &"t".repeat(MAX_TOKEN_LEN),
+        &device.public_key().thumbprint(),
+    )
+    .unwrap();
     let mut out = [0u8; acme_core::challenge::MAX_TLS_ALPN01_CERT_LEN];
     write_tls_alpn01_certificate(
         &mut out,
@@ -203,7 +217,10 @@ fn ari_cert_id_and_pem_decode_report_exact_size() {
     let vectors: serde_json::Value =
         serde_json::from_str(include_str!("data/vectors.json")).unwrap();
     let pem_text = vectors["ari"][0]["cert_pem"].as_str().unwrap();
-    let block = pem::certificates(pem_text.as_bytes()).next().unwrap().unwrap();
+    let block = pem::certificates(pem_text.as_bytes())
+        .next()
+        .unwrap()
+        .unwrap();
     let der_len = assert_exact_size(|out| block.decode(out).map(|d| d.len()));
     let mut der = vec![0u8; der_len];
     block.decode(&mut der).unwrap();
@@ -282,7 +299,12 @@ fn malformed_identifiers_tokens_and_common_names() {
         Err(Error::Identifier(IdentifierError::IpAddressAsCommonName))
     );
     assert_eq!(
-        write_csr(&mut out, &device, &[Identifier::Dns("a.example")], Some("b.example")),
+        write_csr(
+            &mut out,
+            &device,
+            &[Identifier::Dns("a.example")],
+            Some("b.example")
+        ),
         Err(Error::Identifier(IdentifierError::CommonNameNotRequested))
     );
     let thumbprint = device.public_key().thumbprint();
@@ -312,7 +334,10 @@ fn malformed_certificates_give_positions() {
     let vectors: serde_json::Value =
         serde_json::from_str(include_str!("data/vectors.json")).unwrap();
     let pem_text = vectors["ari"][1]["cert_pem"].as_str().unwrap();
-    let block = pem::certificates(pem_text.as_bytes()).next().unwrap().unwrap();
+    let block = pem::certificates(pem_text.as_bytes())
+        .next()
+        .unwrap()
+        .unwrap();
     let mut der = vec![0u8; block.decoded_len()];
     block.decode(&mut der).unwrap();
     assert!(Certificate::from_der(&der).is_ok());
@@ -326,7 +351,9 @@ fn malformed_certificates_give_positions() {
     trailing.push(0);
     assert_eq!(
         Certificate::from_der(&trailing).unwrap_err(),
-        Error::Certificate(CertificateError::MalformedDer { position: der.len() })
+        Error::Certificate(CertificateError::MalformedDer {
+            position: der.len()
+        })
     );
     // Empty input and a lone tag.
     assert_eq!(

@@ -4,7 +4,13 @@
 //! `cryptography` package (OpenSSL underneath) from fixed scalars, and its
 //! values were cross-checked with the `openssl` CLI; see the script's header.
 //! The RFC 9773 entry is the example certificate of RFC 9773 Appendix A.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::std_instead_of_core,
+    clippy::panic
+)]
 
 use acme_core::cert::{Certificate, SanEntry};
 use acme_core::challenge::{dns01_record_name, KeyAuthorization};
@@ -67,7 +73,10 @@ fn key_authorizations_and_dns01_values() {
             let ka = KeyAuthorization::new(token, &thumbprint).unwrap();
             assert_eq!(ka.as_str(), c["key_authorization"].as_str().unwrap());
             assert_eq!(ka.token(), token);
-            assert_eq!(ka.dns01_value().as_str(), c["dns01_value"].as_str().unwrap());
+            assert_eq!(
+                ka.dns01_value().as_str(),
+                c["dns01_value"].as_str().unwrap()
+            );
             assert_eq!(
                 ka.http01_path().as_str(),
                 format!("/.well-known/acme-challenge/{token}")
@@ -129,8 +138,14 @@ fn certificate_inspection_reads_validity_spki_and_sans() {
     for entry in generated {
         let der = der_of(entry["cert_pem"].as_str().unwrap());
         let cert = Certificate::from_der(&der).unwrap();
-        assert_eq!(cert.not_before().unwrap(), entry["not_before_unix"].as_u64().unwrap());
-        assert_eq!(cert.not_after().unwrap(), entry["not_after_unix"].as_u64().unwrap());
+        assert_eq!(
+            cert.not_before().unwrap(),
+            entry["not_before_unix"].as_u64().unwrap()
+        );
+        assert_eq!(
+            cert.not_after().unwrap(),
+            entry["not_after_unix"].as_u64().unwrap()
+        );
         assert_eq!(cert.spki_der(), &hex(&entry["spki_der_hex"])[..]);
         let leaf_key = SoftwareKey::from_scalar(&hex(&entry["leaf_scalar_hex"])).unwrap();
         assert_eq!(cert.spki_der(), &leaf_key.public_key().spki_der()[..]);

@@ -3,7 +3,13 @@
 //! Each test writes what acme-core produced to a temporary directory and
 //! asks the `openssl` command-line tool to verify or print it. `openssl`
 //! must be installed (Debian: `apt-get install openssl`); `.ci/run` does it.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::std_instead_of_core,
+    clippy::panic
+)]
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
@@ -22,10 +28,8 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "acme-core-openssl-{name}-{}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("acme-core-openssl-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         Self(dir)
@@ -46,9 +50,12 @@ impl Drop for TempDir {
 /// Runs `openssl args…` and returns stdout + stderr; fails the test with
 /// both when openssl exits non-zero.
 fn openssl(args: &[&str]) -> String {
-    let output = Command::new("openssl").args(args).output().unwrap_or_else(|e| {
-        panic!("cannot run `openssl` ({e}); install it with `apt-get install openssl`")
-    });
+    let output = Command::new("openssl")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run `openssl` ({e}); install it with `apt-get install openssl`")
+        });
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -107,13 +114,24 @@ impl Jws {
     /// Verifies the ES256 signature with `openssl dgst`, after converting
     /// the JWS `r‖s` form to the DER form OpenSSL expects.
     fn verify_es256_with_openssl(&self, key: &acme_core::PublicKey, dir: &TempDir) {
-        assert_eq!(self.signature.len(), 64, "ES256 signatures are r‖s, 64 bytes");
+        assert_eq!(
+            self.signature.len(),
+            64,
+            "ES256 signatures are r‖s, 64 bytes"
+        );
         let der = rs_to_der(&self.signature);
         let input = dir.write("input", self.signing_input().as_bytes());
         let sig = dir.write("sig.der", &der);
         let public = dir.write("pub.der", &key.spki_der());
         let out = openssl(&[
-            "dgst", "-sha256", "-keyform", "DER", "-verify", p(&public), "-signature", p(&sig),
+            "dgst",
+            "-sha256",
+            "-keyform",
+            "DER",
+            "-verify",
+            p(&public),
+            "-signature",
+            p(&sig),
             p(&input),
         ]);
         assert!(out.contains("Verified OK"), "{out}");
@@ -147,7 +165,9 @@ fn jws_with_jwk_verifies_under_openssl() {
         nonce: Some("oFvnlFP1wIhRlYS2jTaXbA"),
         url: "https://ca.example/acme/new-account",
     };
-    let payload = acme_core::json::RawJson(br#"{"termsOfServiceAgreed":true,"contact":["mailto:ops@example.com"]}"#);
+    let payload = acme_core::json::RawJson(
+        br#"{"termsOfServiceAgreed":true,"contact":["mailto:ops@example.com"]}"#,
+    );
     let mut out = [0u8; 1024];
     let written = write_jws(&mut out, &signer, &protected, Payload::Json(&payload)).unwrap();
     let jws = Jws::parse(written);
@@ -196,7 +216,10 @@ fn json_strings_in_the_header_are_escaped() {
     };
     let mut out = [0u8; 512];
     let jws = Jws::parse(write_jws(&mut out, &signer, &protected, Payload::PostAsGet).unwrap());
-    assert_eq!(jws.protected()["kid"], "https://ca.example/acct/\"quoted\"\\");
+    assert_eq!(
+        jws.protected()["kid"],
+        "https://ca.example/acct/\"quoted\"\\"
+    );
 }
 
 #[test]
@@ -225,14 +248,23 @@ fn key_change_inner_and_outer_jws_verify() {
     let inner_header = inner.protected();
     assert_eq!(inner_header["alg"], "ES256");
     assert_eq!(inner_header["url"], url);
-    assert!(inner_header.get("nonce").is_none(), "RFC 8555 §7.3.5: no nonce");
+    assert!(
+        inner_header.get("nonce").is_none(),
+        "RFC 8555 §7.3.5: no nonce"
+    );
     let mut jwk = [0u8; JWK_LEN];
     let new_jwk = new.public_key().write_jwk(&mut jwk).unwrap().to_owned();
-    assert_eq!(inner_header["jwk"], serde_json::from_str::<Value>(&new_jwk).unwrap());
+    assert_eq!(
+        inner_header["jwk"],
+        serde_json::from_str::<Value>(&new_jwk).unwrap()
+    );
     let inner_payload: Value = serde_json::from_slice(&inner.payload()).unwrap();
     assert_eq!(inner_payload["account"], account);
     let old_jwk = old.public_key().write_jwk(&mut jwk).unwrap().to_owned();
-    assert_eq!(inner_payload["oldKey"], serde_json::from_str::<Value>(&old_jwk).unwrap());
+    assert_eq!(
+        inner_payload["oldKey"],
+        serde_json::from_str::<Value>(&old_jwk).unwrap()
+    );
     inner.verify_es256_with_openssl(&new.public_key(), &dir);
 }
 
@@ -268,7 +300,8 @@ fn eab_hs256_matches_an_independently_computed_mac() {
         url,
     };
     let mut out = [0u8; 2048];
-    let outer = Jws::parse(write_jws(&mut out, &account_key, &protected, Payload::Json(&payload)).unwrap());
+    let outer =
+        Jws::parse(write_jws(&mut out, &account_key, &protected, Payload::Json(&payload)).unwrap());
     outer.verify_es256_with_openssl(&account_key.public_key(), &dir);
     let body: Value = serde_json::from_slice(&outer.payload()).unwrap();
     assert_eq!(body["termsOfServiceAgreed"], true);
@@ -279,14 +312,30 @@ fn eab_hs256_matches_an_independently_computed_mac() {
     assert_eq!(header["url"], url);
     assert!(header.get("nonce").is_none());
     let mut jwk = [0u8; JWK_LEN];
-    let jwk = account_key.public_key().write_jwk(&mut jwk).unwrap().to_owned();
+    let jwk = account_key
+        .public_key()
+        .write_jwk(&mut jwk)
+        .unwrap()
+        .to_owned();
     assert_eq!(inner.payload(), jwk.as_bytes());
 
     // HMAC-SHA256 computed by OpenSSL over the same signing input.
     let key_hex = hex::encode(b64_decode(mac_text));
     let input = dir.write("eab-input", inner.signing_input().as_bytes());
-    let mac = openssl(&["mac", "-digest", "SHA256", "-macopt", &format!("hexkey:{key_hex}"), "-in", p(&input), "HMAC"]);
-    assert_eq!(mac.trim().to_ascii_lowercase(), hex::encode(&inner.signature));
+    let mac = openssl(&[
+        "mac",
+        "-digest",
+        "SHA256",
+        "-macopt",
+        &format!("hexkey:{key_hex}"),
+        "-in",
+        p(&input),
+        "HMAC",
+    ]);
+    assert_eq!(
+        mac.trim().to_ascii_lowercase(),
+        hex::encode(&inner.signature)
+    );
 }
 
 #[test]
@@ -303,7 +352,15 @@ fn csr_verifies_and_carries_every_identifier_in_the_san() {
         let mut out = [0u8; acme_core::csr::MAX_CSR_LEN];
         let csr = write_csr(&mut out, &device, &identifiers, common_name).unwrap();
         let path = dir.write("csr.der", csr);
-        let verify = openssl(&["req", "-inform", "DER", "-in", p(&path), "-verify", "-noout"]);
+        let verify = openssl(&[
+            "req",
+            "-inform",
+            "DER",
+            "-in",
+            p(&path),
+            "-verify",
+            "-noout",
+        ]);
         assert!(verify.contains("verify OK"), "{verify}");
         let text = openssl(&["req", "-inform", "DER", "-in", p(&path), "-noout", "-text"]);
         assert!(
@@ -313,7 +370,10 @@ fn csr_verifies_and_carries_every_identifier_in_the_san() {
         assert!(text.contains("ecdsa-with-SHA256"), "{text}");
         match common_name {
             None => {
-                assert!(text.contains("X509v3 Subject Alternative Name: critical"), "{text}");
+                assert!(
+                    text.contains("X509v3 Subject Alternative Name: critical"),
+                    "{text}"
+                );
                 assert!(!text.contains("CN"), "{text}");
             }
             Some(cn) => {
@@ -322,7 +382,15 @@ fn csr_verifies_and_carries_every_identifier_in_the_san() {
             }
         }
         // The CSR's public key is the device key.
-        let public = openssl(&["req", "-inform", "DER", "-in", p(&path), "-noout", "-pubkey"]);
+        let public = openssl(&[
+            "req",
+            "-inform",
+            "DER",
+            "-in",
+            p(&path),
+            "-noout",
+            "-pubkey",
+        ]);
         let expected = dir.write("device-pub.der", &device.public_key().spki_der());
         let expected = openssl(&["pkey", "-pubin", "-inform", "DER", "-in", p(&expected)]);
         assert_eq!(public, expected);
@@ -334,7 +402,8 @@ fn tls_alpn01_certificate_has_the_critical_acme_identifier() {
     let dir = TempDir::new("alpn");
     let signer = key(10);
     let thumbprint = key(11).public_key().thumbprint();
-    let ka = KeyAuthorization::new("evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA", &thumbprint).unwrap();
+    let ka =
+        KeyAuthorization::new("evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA", &thumbprint).unwrap();
     for identifier in [
         Identifier::Dns("device.example.com"),
         Identifier::Ip(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9))),
@@ -344,26 +413,47 @@ fn tls_alpn01_certificate_has_the_critical_acme_identifier() {
             not_after: 1_767_225_600 + 7 * 86_400,
         };
         let mut out = [0u8; acme_core::challenge::MAX_TLS_ALPN01_CERT_LEN];
-        let der = write_tls_alpn01_certificate(&mut out, &signer, &identifier, &ka, validity).unwrap();
+        let der =
+            write_tls_alpn01_certificate(&mut out, &signer, &identifier, &ka, validity).unwrap();
         let path = dir.write("alpn.der", der);
         let text = openssl(&["x509", "-inform", "DER", "-in", p(&path), "-noout", "-text"]);
         assert!(text.contains("1.3.6.1.5.5.7.1.31: critical"), "{text}");
-        assert!(text.contains("X509v3 Subject Alternative Name: critical"), "{text}");
+        assert!(
+            text.contains("X509v3 Subject Alternative Name: critical"),
+            "{text}"
+        );
         match identifier {
             Identifier::Dns(d) => assert!(text.contains(&format!("DNS:{d}")), "{text}"),
             Identifier::Ip(ip) => assert!(text.contains(&format!("IP Address:{ip}")), "{text}"),
         }
         assert!(text.contains("Version: 3"), "{text}");
-        assert!(text.contains("Not Before: Jan  1 00:00:00 2026 GMT"), "{text}");
+        assert!(
+            text.contains("Not Before: Jan  1 00:00:00 2026 GMT"),
+            "{text}"
+        );
         // The extension value is OCTET STRING(SHA-256(key authorization)).
         let asn1 = openssl(&["asn1parse", "-inform", "DER", "-in", p(&path)]);
         let digest_hex = hex::encode_upper(ka.digest());
-        assert!(asn1.contains(&format!("[HEX DUMP]:0420{digest_hex}")), "{asn1}");
+        assert!(
+            asn1.contains(&format!("[HEX DUMP]:0420{digest_hex}")),
+            "{asn1}"
+        );
         // Self-signed: OpenSSL verifies the signature against the
         // certificate's own key. (OpenSSL does not know acmeIdentifier, and
         // the window is in the past, hence the two relaxations.)
-        let pem_path = dir.write("alpn.pem", openssl(&["x509", "-inform", "DER", "-in", p(&path)]).as_bytes());
-        let verify = openssl(&["verify", "-ignore_critical", "-no_check_time", "-partial_chain", "-CAfile", p(&pem_path), p(&pem_path)]);
+        let pem_path = dir.write(
+            "alpn.pem",
+            openssl(&["x509", "-inform", "DER", "-in", p(&path)]).as_bytes(),
+        );
+        let verify = openssl(&[
+            "verify",
+            "-ignore_critical",
+            "-no_check_time",
+            "-partial_chain",
+            "-CAfile",
+            p(&pem_path),
+            p(&pem_path),
+        ]);
         assert!(verify.contains("OK"), "{verify}");
     }
 }
