@@ -144,6 +144,7 @@ pub struct Certificate<'a> {
 
 /// One extension of a certificate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ExtensionRef<'a> {
     /// The extnID, as DER OID contents.
     pub oid: &'a [u8],
@@ -162,6 +163,30 @@ pub enum SanEntry<'a> {
     Ip(IpAddr),
     /// Any other GeneralName form (email, URI, …), with its tag byte.
     Other(u8),
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for SanEntry<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        match self {
+            SanEntry::Dns(name) => defmt::write!(f, "dns:{=str}", name),
+            SanEntry::Ip(IpAddr::V4(a)) => defmt::write!(f, "ip:{=[u8]}", a.octets()),
+            SanEntry::Ip(IpAddr::V6(a)) => defmt::write!(f, "ip:{=[u8]:x}", a.octets()),
+            SanEntry::Other(tag) => defmt::write!(f, "other:{=u8:x}", tag),
+        }
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for Certificate<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "Certificate {{ serial: {=[u8]:x}, {=usize} bytes }}",
+            self.serial,
+            self.der.len()
+        );
+    }
 }
 
 impl<'a> Certificate<'a> {

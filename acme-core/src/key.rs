@@ -312,9 +312,33 @@ impl fmt::Debug for SoftwareKey {
     }
 }
 
+#[cfg(feature = "defmt")]
+impl defmt::Format for SoftwareKey {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "SoftwareKey {{ public: {}, .. }}", self.public_key());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generated_keys_come_from_the_callers_rng_and_sign() {
+        use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
+        let a = SoftwareKey::generate(&mut rand_core::OsRng);
+        let b = SoftwareKey::generate(&mut rand_core::OsRng);
+        assert_ne!(a.public_key(), b.public_key());
+        let digest = [7u8; 32];
+        let signature = a.sign_digest(&digest).unwrap();
+        a.public_key()
+            .verifying_key()
+            .unwrap()
+            .verify_prehash(&digest, &signature)
+            .unwrap();
+        // Deterministic: RFC 6979 needs no RNG at signing time.
+        assert_eq!(signature, a.sign_digest(&digest).unwrap());
+    }
 
     #[test]
     fn spki_round_trips_through_spki_crate() {

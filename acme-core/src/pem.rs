@@ -46,6 +46,7 @@ pub struct PemCertificates<'a> {
 
 /// One PEM block, borrowed from the body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct PemBlock<'a> {
     text: &'a [u8],
     decoded_len: usize,
