@@ -33,6 +33,10 @@ pub enum Error {
     /// (RFC 8555 §8.1); it is refused so it can never reach a file path or
     /// URL unchecked.
     InvalidChallengeToken,
+    /// An HTTP response was malformed or too large.
+    Http(crate::http::HttpError),
+    /// A URL was refused.
+    Url(crate::http::UrlError),
     /// A time cannot be expressed in X.509 (after the year 9999).
     TimeOutOfRange,
     /// A value does not fit the limit named by the constant `limit`.
@@ -200,6 +204,8 @@ impl fmt::Display for Error {
             Error::Certificate(e) => write!(f, "certificate refused: {e}"),
             Error::Pem(e) => write!(f, "PEM refused: {e}"),
             Error::Signer => f.write_str("the signer failed to produce a signature"),
+            Error::Http(e) => write!(f, "HTTP response refused: {e:?}"),
+            Error::Url(e) => write!(f, "URL refused: {e:?}"),
             Error::TimeOutOfRange => f.write_str("time is past the year 9999"),
             Error::InvalidChallengeToken => {
                 f.write_str("challenge token is empty or not base64url")

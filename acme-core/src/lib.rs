@@ -53,6 +53,7 @@ pub mod csr;
 mod der_util;
 pub mod eab;
 mod error;
+pub mod http;
 pub mod identifier;
 pub mod json;
 pub mod jws;
@@ -60,6 +61,7 @@ pub mod key;
 pub mod pem;
 pub mod signer;
 mod sink;
+pub mod time;
 
 pub use error::{
     Base64Error, CertificateError, EabKeyError, Error, IdentifierError, KeyError, PemError,
