@@ -42,10 +42,10 @@ pub const MAX_TLS_ALPN01_CERT_LEN: usize = 768;
 /// [`MAX_TOKEN_LEN`] characters.
 ///
 /// # Errors
-/// [`Error::InvalidChallengeToken`] or [`Error::TooLong`].
+/// [`Error::InvalidChallengeToken`] or [`Error::LimitExceeded`].
 pub fn validate_token(token: &str) -> Result<(), Error> {
     if token.len() > MAX_TOKEN_LEN {
-        return Err(Error::TooLong {
+        return Err(Error::LimitExceeded {
             limit: "MAX_TOKEN_LEN",
             max: MAX_TOKEN_LEN,
         });
@@ -67,11 +67,11 @@ impl KeyAuthorization {
     /// thumbprint.
     ///
     /// # Errors
-    /// [`Error::InvalidChallengeToken`] or [`Error::TooLong`] for a bad token.
+    /// [`Error::InvalidChallengeToken`] or [`Error::LimitExceeded`] for a bad token.
     pub fn new(token: &str, thumbprint: &Thumbprint) -> Result<Self, Error> {
         validate_token(token)?;
         let mut text = String::new();
-        let too_long = Error::TooLong {
+        let too_long = Error::LimitExceeded {
             limit: "MAX_KEY_AUTHORIZATION_LEN",
             max: MAX_KEY_AUTHORIZATION_LEN,
         };
@@ -134,7 +134,7 @@ pub fn dns01_record_name(dns_name: &str) -> Result<String<MAX_DNS01_NAME_LEN>, E
     crate::identifier::validate_dns_name(dns_name)?;
     let base = dns_name.strip_prefix("*.").unwrap_or(dns_name);
     let mut name = String::new();
-    let too_long = Error::TooLong {
+    let too_long = Error::LimitExceeded {
         limit: "MAX_DNS01_NAME_LEN",
         max: MAX_DNS01_NAME_LEN,
     };

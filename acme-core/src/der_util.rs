@@ -36,7 +36,7 @@ pub(crate) const OID_ACME_IDENTIFIER: ObjectIdentifier =
 /// Maps a DER encoding failure. The only failure of encoding into a slice
 /// whose size was computed first is a length overflow.
 pub(crate) fn encode_error(_: der::Error) -> Error {
-    Error::TooLong {
+    Error::LimitExceeded {
         limit: "DER length",
         max: u16::MAX as usize,
     }

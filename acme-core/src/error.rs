@@ -33,6 +33,8 @@ pub enum Error {
     /// (RFC 8555 §8.1); it is refused so it can never reach a file path or
     /// URL unchecked.
     InvalidChallengeToken,
+    /// A JSON body was malformed.
+    Json(crate::msg::JsonError),
     /// An HTTP response was malformed or too large.
     Http(crate::http::HttpError),
     /// A URL was refused.
@@ -40,7 +42,7 @@ pub enum Error {
     /// A time cannot be expressed in X.509 (after the year 9999).
     TimeOutOfRange,
     /// A value does not fit the limit named by the constant `limit`.
-    TooLong {
+    LimitExceeded {
         /// The name of the limit that was exceeded, e.g. `"MAX_TOKEN_LEN"`.
         limit: &'static str,
         /// The limit's value.
@@ -204,13 +206,14 @@ impl fmt::Display for Error {
             Error::Certificate(e) => write!(f, "certificate refused: {e}"),
             Error::Pem(e) => write!(f, "PEM refused: {e}"),
             Error::Signer => f.write_str("the signer failed to produce a signature"),
+            Error::Json(e) => write!(f, "JSON body refused: {e:?}"),
             Error::Http(e) => write!(f, "HTTP response refused: {e:?}"),
             Error::Url(e) => write!(f, "URL refused: {e:?}"),
             Error::TimeOutOfRange => f.write_str("time is past the year 9999"),
             Error::InvalidChallengeToken => {
                 f.write_str("challenge token is empty or not base64url")
             }
-            Error::TooLong { limit, max } => {
+            Error::LimitExceeded { limit, max } => {
                 write!(f, "value longer than {limit} ({max} bytes)")
             }
         }

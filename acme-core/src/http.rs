@@ -351,6 +351,8 @@ pub struct Response<'b> {
 }
 
 /// The outcome of [`read_response`].
+// No heap to box into: the response lives on the caller's stack briefly.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, PartialEq, Eq)]
 pub enum ReadStatus<'b> {
     /// More bytes are needed; read more into the buffer and call again.

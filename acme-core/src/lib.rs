@@ -58,6 +58,7 @@ pub mod identifier;
 pub mod json;
 pub mod jws;
 pub mod key;
+pub mod msg;
 pub mod pem;
 pub mod signer;
 mod sink;

@@ -318,7 +318,7 @@ fn malformed_identifiers_tokens_and_common_names() {
     );
     assert_eq!(
         validate_token(&"a".repeat(MAX_TOKEN_LEN + 1)),
-        Err(Error::TooLong {
+        Err(Error::LimitExceeded {
             limit: "MAX_TOKEN_LEN",
             max: MAX_TOKEN_LEN
         })
