@@ -10,13 +10,14 @@
 use core::net::IpAddr;
 
 use der::asn1::Utf8StringRef;
-use der::TagNumber;
+use der::{Encode, TagNumber};
 
 use crate::der_util::{
     ecdsa_sha256_algorithm, encode_error, encode_into, implicit, raw, sign_der, BitWrap, Extension,
-    GeneralNames, Name, Seq, Set, OID_EXTENSION_REQUEST, OID_SUBJECT_ALT_NAME,
+    GeneralNames, Name, Seq, Set, SinkWriter, OID_EXTENSION_REQUEST, OID_SUBJECT_ALT_NAME,
 };
 use crate::identifier::{validate_all, Identifier};
+use crate::sink::Sink;
 use crate::{Error, Es256Signer, IdentifierError};
 
 /// A CSR's DER is at most this long for [`crate::identifier::MAX_IDENTIFIERS`]
@@ -40,6 +41,29 @@ pub fn write_csr<'o>(
     identifiers: &[Identifier<'_>],
     common_name: Option<&str>,
 ) -> Result<&'o [u8], Error> {
+    with_csr(signer, identifiers, common_name, |csr| csr.encode_into(out))
+}
+
+/// Streams the DER CSR into a sink (the finalize payload's base64url
+/// encoder), so no buffer holds it.
+pub(crate) fn stream_csr(
+    sink: &mut dyn Sink,
+    signer: &dyn Es256Signer,
+    identifiers: &[Identifier<'_>],
+    common_name: Option<&str>,
+) -> Result<(), Error> {
+    with_csr(signer, identifiers, common_name, |csr| {
+        csr.encode(&mut SinkWriter(sink)).map_err(encode_error)
+    })
+}
+
+/// Builds and signs the CSR, then hands it to `f` to be encoded.
+fn with_csr<R>(
+    signer: &dyn Es256Signer,
+    identifiers: &[Identifier<'_>],
+    common_name: Option<&str>,
+    f: impl FnOnce(&dyn CsrEncode) -> Result<R, Error>,
+) -> Result<R, Error> {
     validate_all(identifiers)?;
     let common_name = match common_name {
         None => None,
@@ -73,5 +97,20 @@ pub fn write_csr<'o>(
         ecdsa_sha256_algorithm(),
         BitWrap(signature.as_bytes()),
     ));
-    encode_into(&request, out)
+    f(&request)
+}
+
+/// The two ways a CSR is written: into a slice, or streamed.
+trait CsrEncode {
+    fn encode_into<'o>(&self, out: &'o mut [u8]) -> Result<&'o [u8], Error>;
+    fn encode(&self, writer: &mut SinkWriter<'_>) -> der::Result<()>;
+}
+
+impl<T: Encode> CsrEncode for T {
+    fn encode_into<'o>(&self, out: &'o mut [u8]) -> Result<&'o [u8], Error> {
+        encode_into(self, out)
+    }
+    fn encode(&self, writer: &mut SinkWriter<'_>) -> der::Result<()> {
+        Encode::encode(self, writer)
+    }
 }

@@ -333,3 +333,14 @@ pub(crate) fn sign_der(
     let signature = signer.sign_digest(&digest).map_err(|_| Error::Signer)?;
     Ok(signature.to_der())
 }
+
+/// A DER writer that streams into a sink (base64url, for a CSR inside a
+/// JWS payload).
+pub(crate) struct SinkWriter<'s>(pub(crate) &'s mut dyn crate::sink::Sink);
+
+impl Writer for SinkWriter<'_> {
+    fn write(&mut self, slice: &[u8]) -> der::Result<()> {
+        self.0.put(slice);
+        Ok(())
+    }
+}

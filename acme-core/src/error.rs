@@ -33,6 +33,16 @@ pub enum Error {
     /// (RFC 8555 §8.1); it is refused so it can never reach a file path or
     /// URL unchecked.
     InvalidChallengeToken,
+    /// The server refused a request (its problem document is kept by the
+    /// client).
+    Server(crate::client::ServerError),
+    /// The exchange broke the protocol, or a bound was reached.
+    Protocol(crate::client::ProtocolError),
+    /// The issued certificate does not match the request; nothing should
+    /// be saved.
+    CertificateRejected(crate::client::CertificateRejection),
+    /// A snapshot could not be restored.
+    Snapshot(crate::client::SnapshotError),
     /// A JSON body was malformed.
     Json(crate::msg::JsonError),
     /// An HTTP response was malformed or too large.
@@ -206,6 +216,15 @@ impl fmt::Display for Error {
             Error::Certificate(e) => write!(f, "certificate refused: {e}"),
             Error::Pem(e) => write!(f, "PEM refused: {e}"),
             Error::Signer => f.write_str("the signer failed to produce a signature"),
+            Error::Server(e) => match e.kind {
+                Some(kind) => write!(f, "the server refused the request: {kind:?} (HTTP {})", e.status),
+                None => write!(f, "the server answered HTTP {} without a problem document", e.status),
+            },
+            Error::Protocol(e) => write!(f, "protocol failure: {e:?}"),
+            Error::CertificateRejected(e) => {
+                write!(f, "the issued certificate does not match the request: {e:?}")
+            }
+            Error::Snapshot(e) => write!(f, "snapshot not restored: {e:?}"),
             Error::Json(e) => write!(f, "JSON body refused: {e:?}"),
             Error::Http(e) => write!(f, "HTTP response refused: {e:?}"),
             Error::Url(e) => write!(f, "URL refused: {e:?}"),

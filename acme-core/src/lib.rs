@@ -49,6 +49,7 @@ mod fmt;
 pub mod b64;
 pub mod cert;
 pub mod challenge;
+pub mod client;
 pub mod csr;
 mod der_util;
 pub mod eab;

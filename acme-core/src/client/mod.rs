@@ -1,0 +1,1995 @@
+//! The sans-IO ACME client: a deterministic state machine that performs
+//! every client operation of RFC 8555 without doing any I/O.
+//!
+//! # Driving it
+//!
+//! The method families follow one shape:
+//!
+//! * `poll_*` (`#[must_use]`) give output: [`Client::poll_transmit`] (or
+//!   [`Client::poll_request`]) the next request, [`Client::poll_timeout`]
+//!   the next deadline, [`Client::poll_event`] events.
+//! * `handle_*` take input: [`Client::handle_response`],
+//!   [`Client::handle_timeout`], [`Client::handle_transport_error`].
+//! * Commands: [`Client::challenge_ready`], [`Client::fetch_alternate`].
+//!
+//! A driver loops: send what `poll_transmit` gives, feed the response to
+//! `handle_response`, drain `poll_event`, and when nothing is to be sent,
+//! sleep until `poll_timeout` and call `handle_timeout`. Every call takes
+//! `now` from the caller's monotonic clock; the client never reads a clock,
+//! sleeps, allocates or spawns.
+//!
+//! # Buffers
+//!
+//! * The client holds its own state: URLs in an arena of `N` bytes
+//!   (default [`DEFAULT_URL_ARENA`]), the nonce, per-authorization
+//!   challenge data and the last problem document. It is about
+//!   `N + 2.5 KiB` and can live in a `static`.
+//! * The caller lends a transmit buffer to each `poll_transmit` and a
+//!   response (borrowing its receive buffer) to each `handle_response`.
+//!   Certificates and other response data come back borrowed from the
+//!   receive buffer: nothing is copied.
+//! * [`Client::snapshot`] writes the state a reboot needs into the
+//!   caller's buffer; [`Event::SnapshotChanged`] says when to save it.
+
+mod arena;
+mod config;
+mod payload;
+mod problem;
+mod snapshot;
+
+use core::net::IpAddr;
+
+use heapless::{Deque, String, Vec};
+use sha2::{Digest, Sha256};
+
+pub use arena::MAX_URL_LEN;
+pub use config::{
+    Config, EabCredentials, OrderRequest, RetryPolicy, DEFAULT_CHALLENGE_PREFERENCE,
+};
+pub use problem::{
+    ProblemRecord, SubproblemRecord, MAX_PROBLEM_DETAIL, MAX_PROBLEM_URI, MAX_SUBPROBLEMS_KEPT,
+};
+pub use snapshot::{SnapshotError, SNAPSHOT_VERSION};
+
+use arena::{Arena, UrlRef};
+use payload::{ContactUpdate, Deactivate, EmptyObject, Finalize, NewAccount, NewOrder, Revoke};
+
+use crate::cert::{Certificate, SanEntry};
+use crate::challenge::{validate_token, KeyAuthorization, MAX_TOKEN_LEN};
+use crate::eab::ExternalAccountBinding;
+use crate::http::{write_request_head, AcmeHeaders, Method, Response, RetryAfter, Url};
+use crate::identifier::{validate_all, Identifier};
+use crate::jws::{write_jws, KeyChange, KeyRef, Payload, Protected};
+use crate::key::Thumbprint;
+use crate::msg::{
+    self, Authorization, AuthorizationStatus, ChallengeStatus, ChallengeType, IdentifierType,
+    JsonStr, OrderStatus, ProblemType, MAX_AUTHORIZATIONS,
+};
+use crate::time::{Instant, UnixTime};
+use crate::{Error, Es256Signer};
+
+/// The default size of the URL arena, in bytes: room for a directory, an
+/// account and an order of eight identifiers with 60-byte URLs.
+pub const DEFAULT_URL_ARENA: usize = 2048;
+/// The longest nonce accepted (RFC 8555 §6.5.1 asks for at least 128 bits).
+pub const MAX_NONCE_LEN: usize = 128;
+/// The most alternate chains remembered.
+pub const MAX_ALTERNATES: usize = 4;
+/// Events that can wait in the queue; more than a flow can produce.
+const EVENT_QUEUE: usize = 2 * MAX_AUTHORIZATIONS + 4;
+
+/// Which protocol step a request performs (for progress output).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Step {
+    /// GET the directory.
+    Directory,
+    /// HEAD newNonce.
+    Nonce,
+    /// newAccount: create or find the account.
+    Account,
+    /// POST-as-GET the account (to find its orders list).
+    AccountFetch,
+    /// newOrder.
+    NewOrder,
+    /// Fetch an order (resume or poll).
+    Order,
+    /// Fetch an authorization.
+    Authorization,
+    /// Respond to a challenge.
+    Challenge,
+    /// Finalize the order with the CSR.
+    Finalize,
+    /// Download the certificate chain (or an alternate).
+    Certificate,
+    /// Update the account's contacts.
+    UpdateContact,
+    /// Deactivate the account.
+    DeactivateAccount,
+    /// Roll the account key over.
+    KeyChange,
+    /// Deactivate an authorization.
+    DeactivateAuthorization,
+    /// Revoke a certificate.
+    Revoke,
+    /// Fetch a page of the account's orders.
+    OrdersList,
+    /// Fetch ARI renewal information.
+    RenewalInfo,
+}
+
+/// Who signs a revocation request (RFC 8555 §7.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum RevocationSigner {
+    /// The account key, with the account URL as `kid`.
+    Account,
+    /// The certificate's own key (the device key), with its `jwk`.
+    CertificateKey,
+}
+
+/// A revocation reason (RFC 5280 §5.3.1); code 7 is unused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(u8)]
+pub enum RevocationReason {
+    /// 0
+    Unspecified = 0,
+    /// 1
+    KeyCompromise = 1,
+    /// 2
+    CaCompromise = 2,
+    /// 3
+    AffiliationChanged = 3,
+    /// 4
+    Superseded = 4,
+    /// 5
+    CessationOfOperation = 5,
+    /// 6
+    CertificateHold = 6,
+    /// 8
+    RemoveFromCrl = 8,
+    /// 9
+    PrivilegeWithdrawn = 9,
+    /// 10
+    AaCompromise = 10,
+}
+
+impl RevocationReason {
+    /// All reasons, in code order.
+    pub const ALL: [RevocationReason; 10] = [
+        Self::Unspecified,
+        Self::KeyCompromise,
+        Self::CaCompromise,
+        Self::AffiliationChanged,
+        Self::Superseded,
+        Self::CessationOfOperation,
+        Self::CertificateHold,
+        Self::RemoveFromCrl,
+        Self::PrivilegeWithdrawn,
+        Self::AaCompromise,
+    ];
+
+    /// The reason with RFC 5280 code `code` (7 and above 10 are none).
+    #[must_use]
+    pub fn from_code(code: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| *r as u8 == code)
+    }
+
+    /// The RFC 5280 name, e.g. `keyCompromise`.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Unspecified => "unspecified",
+            Self::KeyCompromise => "keyCompromise",
+            Self::CaCompromise => "cACompromise",
+            Self::AffiliationChanged => "affiliationChanged",
+            Self::Superseded => "superseded",
+            Self::CessationOfOperation => "cessationOfOperation",
+            Self::CertificateHold => "certificateHold",
+            Self::RemoveFromCrl => "removeFromCRL",
+            Self::PrivilegeWithdrawn => "privilegeWithdrawn",
+            Self::AaCompromise => "aACompromise",
+        }
+    }
+
+    /// The reason named `name` (case-insensitive) or numbered `name`.
+    #[must_use]
+    pub fn parse(name: &str) -> Option<Self> {
+        if let Ok(code) = name.parse::<u8>() {
+            return Self::from_code(code);
+        }
+        Self::ALL
+            .into_iter()
+            .find(|r| r.name().eq_ignore_ascii_case(name))
+    }
+}
+
+/// What one client session does.
+#[derive(Clone, Copy)]
+pub enum Goal<'a> {
+    /// Enrol (or renew) a certificate.
+    Enrol(OrderRequest<'a>),
+    /// Replace the account's contacts.
+    UpdateContact(&'a [&'a str]),
+    /// Deactivate the account (irreversible).
+    DeactivateAccount,
+    /// Roll the account key over to `new_key`. Afterwards sign with it.
+    RolloverKey(&'a dyn Es256Signer),
+    /// Deactivate the authorization at this URL.
+    DeactivateAuthorization(&'a str),
+    /// Revoke a certificate.
+    Revoke {
+        /// The certificate, DER.
+        certificate_der: &'a [u8],
+        /// The reason, sent when given.
+        reason: Option<RevocationReason>,
+        /// Which key signs.
+        signer: RevocationSigner,
+    },
+    /// List the account's orders, page by page.
+    ListOrders,
+    /// Fetch ARI renewal information for a certificate's CertID.
+    RenewalInfo {
+        /// The ARI CertID ([`crate::cert::Certificate::write_ari_cert_id`]).
+        cert_id: &'a str,
+    },
+}
+
+/// A request to send: the body is in the caller's buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Request<'s> {
+    /// What this request does.
+    pub step: Step,
+    /// The method.
+    pub method: Method,
+    /// The URL.
+    pub url: &'s str,
+    /// How many bytes of the caller's buffer hold the body (0 for GET and
+    /// HEAD).
+    pub body_len: usize,
+}
+
+/// A complete HTTP/1.1 request in the caller's buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transmit<'s> {
+    /// What this request does.
+    pub step: Step,
+    /// The method.
+    pub method: Method,
+    /// Where to send it: connect to `url.host:url.port`.
+    pub url: Url<'s>,
+    /// How many bytes of the caller's buffer to send.
+    pub len: usize,
+}
+
+/// Identifies one authorization's challenge within the order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ChallengeId(pub u8);
+
+/// A challenge to provision (or clean up).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChallengeTask<'s> {
+    /// Pass this to [`Client::challenge_ready`].
+    pub id: ChallengeId,
+    /// The challenge type chosen.
+    pub kind: ChallengeType,
+    /// The identifier being validated.
+    pub identifier: Identifier<'s>,
+    /// The key authorization: the http-01 body; hashed for dns-01 and
+    /// tls-alpn-01.
+    pub key_authorization: KeyAuthorization,
+}
+
+/// What the client reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event<'s> {
+    /// Provision this challenge, then call [`Client::challenge_ready`].
+    Provision(ChallengeTask<'s>),
+    /// Validation is over: remove what was provisioned.
+    Cleanup(ChallengeTask<'s>),
+    /// The persistent state changed: save [`Client::snapshot`] now.
+    SnapshotChanged,
+    /// The goal was reached.
+    Done,
+    /// The goal failed; nothing more will be sent.
+    Failed(Error),
+}
+
+/// What a response produced, borrowed from the response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Handled<'i> {
+    /// Nothing to report; keep driving.
+    Continue,
+    /// The certificate chain (PEM), checked against the CSR's key and
+    /// identifiers. Save it.
+    Certificate {
+        /// `application/pem-certificate-chain`.
+        pem: &'i [u8],
+        /// Which alternate this is (`None` for the default chain).
+        alternate: Option<u8>,
+        /// How many alternate chains the server offers
+        /// ([`Client::fetch_alternate`]).
+        alternates: usize,
+    },
+    /// The account object (after a contact update or a deactivation).
+    Account(msg::Account<'i>),
+    /// One page of the account's orders.
+    OrdersPage(msg::OrdersPage<'i>),
+    /// ARI renewal information.
+    RenewalInfo {
+        /// The suggested window and explanation.
+        info: msg::RenewalInfo<'i>,
+        /// When to ask again, if the server said.
+        retry_after: Option<RetryAfter>,
+    },
+}
+
+/// Where an order stands, as far as a reboot needs to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum OrderStep {
+    /// No order yet.
+    None,
+    /// The order exists; authorizations may be in progress.
+    Created,
+    /// Finalize was accepted; only polling and download remain.
+    Finalized,
+}
+
+/// The current phase: the request that is due next (or a wait).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Directory,
+    Account,
+    AccountFetch,
+    NewOrder,
+    FetchOrder,
+    FetchAuthz(u8),
+    AwaitReady,
+    RespondChallenge(u8),
+    Finalize,
+    PollOrder,
+    Certificate,
+    Alternate(u8),
+    UpdateContact,
+    DeactivateAccount,
+    KeyChange,
+    DeactivateAuthz,
+    Revoke,
+    OrdersPage,
+    RenewalInfo,
+    Done,
+    Failed,
+}
+
+/// A request sent and not yet answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct InFlight {
+    phase: Phase,
+    nonce_only: bool,
+    method: Method,
+}
+
+/// Where one authorization stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AuthzProgress {
+    /// Not fetched yet.
+    Unfetched,
+    /// Already valid: nothing to do.
+    Valid,
+    /// A challenge was chosen; waiting for the caller to provision it.
+    Provisioning,
+    /// Provisioned; the challenge must be answered.
+    Ready,
+    /// The challenge was answered (or the server is already validating).
+    Responded,
+}
+
+#[derive(Debug, Clone)]
+struct AuthzSlot {
+    url: UrlRef,
+    identifier: u8,
+    progress: AuthzProgress,
+    kind: ChallengeType,
+    challenge_url: Option<UrlRef>,
+    token: String<MAX_TOKEN_LEN>,
+}
+
+/// The directory's URLs, as stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct DirectoryUrls {
+    new_nonce: Option<UrlRef>,
+    new_account: Option<UrlRef>,
+    new_order: Option<UrlRef>,
+    revoke_cert: Option<UrlRef>,
+    key_change: Option<UrlRef>,
+    renewal_info: Option<UrlRef>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EventTag {
+    Provision(u8),
+    Cleanup(u8),
+    SnapshotChanged,
+    Done,
+    Failed(Error),
+}
+
+/// The ACME client state machine. See the [module documentation](self).
+pub struct Client<'a, const N: usize = DEFAULT_URL_ARENA> {
+    config: &'a Config<'a>,
+    account_key: &'a dyn Es256Signer,
+    device_key: Option<&'a dyn Es256Signer>,
+    goal: Goal<'a>,
+    thumbprint: Thumbprint,
+    arena: Arena<N>,
+    have_directory: bool,
+    dir: DirectoryUrls,
+    eab_required: bool,
+    profile_offered: bool,
+    get_fallback: bool,
+    account_url: Option<UrlRef>,
+    order_url: Option<UrlRef>,
+    finalize_url: Option<UrlRef>,
+    certificate_url: Option<UrlRef>,
+    order_step: OrderStep,
+    resumed_order: bool,
+    authzs: Vec<AuthzSlot, MAX_AUTHORIZATIONS>,
+    alternates: Vec<UrlRef, MAX_ALTERNATES>,
+    next_url: Option<UrlRef>,
+    nonce: String<MAX_NONCE_LEN>,
+    phase: Phase,
+    in_flight: Option<InFlight>,
+    wait_until: Option<Instant>,
+    bad_nonce_retries: u8,
+    server_retries: u8,
+    polls: u16,
+    events: Deque<EventTag, EVENT_QUEUE>,
+    problem: ProblemRecord,
+    wall_clock: Option<(Instant, UnixTime)>,
+    requests_sent: u32,
+}
+
+impl<'a, const N: usize> Client<'a, N> {
+    /// A client for `goal`, signing as the account with `account_key`.
+    ///
+    /// # Errors
+    /// [`Error::Identifier`] for an unusable order, and [`Error::Url`] for a
+    /// directory URL that is not https.
+    pub fn new(
+        config: &'a Config<'a>,
+        account_key: &'a dyn Es256Signer,
+        goal: Goal<'a>,
+    ) -> Result<Self, Error> {
+        Url::parse(config.directory_url)?;
+        if let Goal::Enrol(order) = &goal {
+            validate_all(order.identifiers)?;
+        }
+        let mut client = Self {
+            config,
+            account_key,
+            device_key: None,
+            goal,
+            thumbprint: account_key.public_key().thumbprint(),
+            arena: Arena::new(),
+            have_directory: false,
+            dir: DirectoryUrls::default(),
+            eab_required: false,
+            profile_offered: false,
+            get_fallback: false,
+            account_url: None,
+            order_url: None,
+            finalize_url: None,
+            certificate_url: None,
+            order_step: OrderStep::None,
+            resumed_order: false,
+            authzs: Vec::new(),
+            alternates: Vec::new(),
+            next_url: None,
+            nonce: String::new(),
+            phase: Phase::Directory,
+            in_flight: None,
+            wait_until: None,
+            bad_nonce_retries: 0,
+            server_retries: 0,
+            polls: 0,
+            events: Deque::new(),
+            problem: ProblemRecord::default(),
+            wall_clock: None,
+            requests_sent: 0,
+        };
+        client.phase = client.start_phase();
+        Ok(client)
+    }
+
+    /// Sets the key that owns the certificate: it signs the CSR, and
+    /// revocations by certificate key. Required for [`Goal::Enrol`].
+    #[must_use]
+    pub fn with_device_key(mut self, key: &'a dyn Es256Signer) -> Self {
+        self.device_key = Some(key);
+        self
+    }
+
+    /// Tells the client the wall-clock time, when the device knows it. It
+    /// is used to check certificate validity and to turn an HTTP-date
+    /// `Retry-After` into a delay when the response has no `Date`.
+    pub fn set_wall_clock(&mut self, now: Instant, unix: UnixTime) {
+        self.wall_clock = Some((now, unix));
+    }
+
+    /// The wall-clock time at `now`, if known.
+    fn unix_at(&self, now: Instant) -> Option<UnixTime> {
+        self.wall_clock
+            .map(|(at, unix)| UnixTime(unix.0 + now.millis_since(at) / 1000))
+    }
+
+    // ----- getters --------------------------------------------------------
+
+    /// The last problem document the server sent.
+    #[must_use]
+    pub fn problem(&self) -> &ProblemRecord {
+        &self.problem
+    }
+
+    /// The account URL, once known.
+    #[must_use]
+    pub fn account_url(&self) -> Option<&str> {
+        self.account_url.map(|r| self.arena.get(r))
+    }
+
+    /// The current order's URL, once known.
+    #[must_use]
+    pub fn order_url(&self) -> Option<&str> {
+        self.order_url.map(|r| self.arena.get(r))
+    }
+
+    /// Where the current order stands.
+    #[must_use]
+    pub fn order_step(&self) -> OrderStep {
+        self.order_step
+    }
+
+    /// True once the goal is reached or has failed.
+    #[must_use]
+    pub fn is_finished(&self) -> bool {
+        matches!(self.phase, Phase::Done | Phase::Failed)
+    }
+
+    /// How many requests this client has produced (including retries).
+    #[must_use]
+    pub fn requests_sent(&self) -> u32 {
+        self.requests_sent
+    }
+
+    /// True when the directory says the CA requires EAB.
+    #[must_use]
+    pub fn external_account_required(&self) -> bool {
+        self.eab_required
+    }
+
+    // ----- commands -------------------------------------------------------
+
+    /// Says that the challenge from [`Event::Provision`] is in place. Once
+    /// every challenge is ready the client answers them.
+    pub fn challenge_ready(&mut self, id: ChallengeId) {
+        if let Some(slot) = self.authzs.get_mut(usize::from(id.0)) {
+            if slot.progress == AuthzProgress::Provisioning {
+                slot.progress = AuthzProgress::Ready;
+            }
+        }
+        if self.phase == Phase::AwaitReady
+            && !self
+                .authzs
+                .iter()
+                .any(|s| s.progress == AuthzProgress::Provisioning)
+        {
+            self.next_challenge_or_finalize(None);
+        }
+    }
+
+    /// After the default chain was delivered, fetches alternate chain
+    /// `index` (0-based, fewer than `alternates` in
+    /// [`Handled::Certificate`]).
+    ///
+    /// # Errors
+    /// [`Error::Protocol`] when there is no such alternate.
+    pub fn fetch_alternate(&mut self, index: u8) -> Result<(), Error> {
+        if self.phase != Phase::Done || usize::from(index) >= self.alternates.len() {
+            return Err(ProtocolError::NoSuchAlternate.into());
+        }
+        self.phase = Phase::Alternate(index);
+        self.events.retain(|e| *e != EventTag::Done);
+        Ok(())
+    }
+
+    // ----- output ---------------------------------------------------------
+
+    /// The next event, if any.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event<'a>> {
+        let tag = self.events.pop_front()?;
+        Some(match tag {
+            EventTag::Provision(i) => match self.task(i) {
+                Some(task) => Event::Provision(task),
+                None => return self.poll_event(),
+            },
+            EventTag::Cleanup(i) => match self.task(i) {
+                Some(task) => Event::Cleanup(task),
+                None => return self.poll_event(),
+            },
+            EventTag::SnapshotChanged => Event::SnapshotChanged,
+            EventTag::Done => Event::Done,
+            EventTag::Failed(e) => Event::Failed(e),
+        })
+    }
+
+    /// The next deadline: call [`Client::handle_timeout`] (or just poll
+    /// again) at or after it.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.in_flight.is_some() || self.is_finished() {
+            return None;
+        }
+        self.wait_until
+    }
+
+    /// Time passed; a wait that has ended lets the next request go. Calling
+    /// it early, or twice, does nothing.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(t) = self.wait_until {
+            if now >= t {
+                self.wait_until = None;
+            }
+        }
+    }
+
+    /// Writes the next request as HTTP/1.1 into `out`.
+    ///
+    /// # Errors
+    /// [`Error::BufferTooSmall`] with the size needed (nothing is consumed;
+    /// call again with a larger buffer), or a failure to sign.
+    #[must_use = "the request must be sent"]
+    pub fn poll_transmit(
+        &mut self,
+        now: Instant,
+        out: &mut [u8],
+    ) -> Result<Option<Transmit<'_>>, Error> {
+        let Some(planned) = self.plan(now)? else {
+            return Ok(None);
+        };
+        let url_text = self.planned_url(&planned);
+        let url = Url::parse(url_text)?;
+        // Reserve room for the head, write the body after it, then the
+        // head, then close the gap.
+        let reserve = url.path.len() + url.host.len() + 128;
+        let post = planned.method == Method::Post;
+        let body_len = if post {
+            let mut none: [u8; 0] = [];
+            let body_out = match out.get_mut(reserve..) {
+                Some(rest) => rest,
+                None => &mut none[..],
+            };
+            match self.write_body(&planned, body_out) {
+                Ok(n) => n,
+                Err(Error::BufferTooSmall { required }) => {
+                    let head = head_len_for(planned.method, &url, Some(required));
+                    return Err(Error::BufferTooSmall {
+                        required: head + required,
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        } else {
+            0
+        };
+        let body = post.then_some(body_len);
+        let head_len = match write_request_head(out, planned.method, &url, body) {
+            Ok(n) if n <= reserve => n,
+            _ => {
+                return Err(Error::BufferTooSmall {
+                    required: head_len_for(planned.method, &url, body) + body_len,
+                })
+            }
+        };
+        out.copy_within(reserve..reserve + body_len, head_len);
+        self.commit(&planned);
+        let url = Url::parse(self.planned_url(&planned))?;
+        Ok(Some(Transmit {
+            step: planned.step,
+            method: planned.method,
+            url,
+            len: head_len + body_len,
+        }))
+    }
+
+    /// Writes the next request's body (a JWS for POST) into `out`, for
+    /// adapters with their own HTTP stack. They must send
+    /// `Content-Type: application/jose+json` with a POST.
+    ///
+    /// # Errors
+    /// As for [`Client::poll_transmit`].
+    #[must_use = "the request must be sent"]
+    pub fn poll_request(
+        &mut self,
+        now: Instant,
+        out: &mut [u8],
+    ) -> Result<Option<Request<'_>>, Error> {
+        let Some(planned) = self.plan(now)? else {
+            return Ok(None);
+        };
+        let body_len = if planned.method == Method::Post {
+            self.write_body(&planned, out)?
+        } else {
+            0
+        };
+        self.commit(&planned);
+        Ok(Some(Request {
+            step: planned.step,
+            method: planned.method,
+            url: self.planned_url(&planned),
+            body_len,
+        }))
+    }
+
+    // ----- input ----------------------------------------------------------
+
+    /// Feeds the response to the request last sent.
+    ///
+    /// `scratch` is any idle buffer (the transmit buffer will do); the
+    /// client decodes the issued certificate into it to check it against
+    /// the CSR, so it must hold the leaf certificate's DER (2 KiB is
+    /// plenty).
+    ///
+    /// # Errors
+    /// A fatal error ends the flow: it is returned here and as
+    /// [`Event::Failed`]. Transient ones (`badNonce`, 503, …) are retried
+    /// within [`RetryPolicy`] and not reported.
+    pub fn handle_response<'i>(
+        &mut self,
+        now: Instant,
+        response: &Response<'i>,
+        scratch: &mut [u8],
+    ) -> Result<Handled<'i>, Error> {
+        let Some(in_flight) = self.in_flight.take() else {
+            return Err(ProtocolError::UnexpectedResponse.into());
+        };
+        if let Some(nonce) = response.headers.replay_nonce {
+            self.nonce.clear();
+            if self.nonce.push_str(nonce).is_err() {
+                self.nonce.clear();
+            }
+        }
+        if in_flight.nonce_only {
+            return self.handle_nonce_response(now, response);
+        }
+        let result = if response.status >= 400 {
+            self.handle_error_response(now, in_flight, response)
+                .map(|()| Handled::Continue)
+        } else if (300..400).contains(&response.status) || response.status < 200 {
+            Err(ProtocolError::UnexpectedStatus {
+                status: response.status,
+            }
+            .into())
+        } else {
+            self.bad_nonce_retries = 0;
+            self.server_retries = 0;
+            self.handle_success(now, in_flight.phase, response, scratch)
+        };
+        result.map_err(|e| self.fail(e))
+    }
+
+    /// The request last sent got no response: the connection failed,
+    /// timed out, or closed early. Safe requests are retried within
+    /// [`RetryPolicy::max_server_retries`]; the nonce it carried is spent.
+    ///
+    /// # Errors
+    /// [`Error::Protocol`] with [`ProtocolError::RetriesExhausted`] once the
+    /// budget is spent.
+    pub fn handle_transport_error(&mut self, now: Instant) -> Result<(), Error> {
+        if self.in_flight.take().is_none() {
+            return Ok(());
+        }
+        self.nonce.clear();
+        if self.server_retries >= self.config.retry.max_server_retries {
+            return Err(self.fail(ProtocolError::RetriesExhausted.into()));
+        }
+        self.server_retries += 1;
+        let delay = self.backoff(u16::from(self.server_retries));
+        self.wait_until = Some(now.plus_millis(delay));
+        Ok(())
+    }
+
+    // ----- snapshot -------------------------------------------------------
+
+    /// Writes the state a reboot needs (directory, account, current order)
+    /// into `out`: at most [`Client::SNAPSHOT_MAX_LEN`] bytes.
+    ///
+    /// # Errors
+    /// [`Error::BufferTooSmall`] with the exact size.
+    pub fn snapshot<'o>(&self, out: &'o mut [u8]) -> Result<&'o [u8], Error> {
+        snapshot::write(self, out)
+    }
+
+    /// The largest snapshot this client can write.
+    pub const SNAPSHOT_MAX_LEN: usize = snapshot::max_len(N);
+
+    /// Restores a snapshot written by [`Client::snapshot`]: the directory
+    /// and account are reused, and an unfinished order for the same
+    /// identifiers is resumed instead of creating a new one.
+    ///
+    /// # Errors
+    /// [`Error::Snapshot`] when the snapshot is corrupt, from another
+    /// version, or for another directory; the client is then unchanged.
+    pub fn restore(&mut self, snapshot: &[u8]) -> Result<(), Error> {
+        snapshot::restore(self, snapshot)?;
+        self.phase = self.start_phase();
+        Ok(())
+    }
+
+    // ----- internals: planning --------------------------------------------
+
+    fn start_phase(&self) -> Phase {
+        if !self.have_directory {
+            return Phase::Directory;
+        }
+        let needs_account = match self.goal {
+            Goal::RenewalInfo { .. } => false,
+            Goal::Revoke { signer, .. } => signer == RevocationSigner::Account,
+            _ => true,
+        };
+        if needs_account && self.account_url.is_none() {
+            return Phase::Account;
+        }
+        match self.goal {
+            Goal::Enrol(_) => {
+                if self.order_url.is_some() {
+                    Phase::FetchOrder
+                } else {
+                    Phase::NewOrder
+                }
+            }
+            Goal::UpdateContact(_) => Phase::UpdateContact,
+            Goal::DeactivateAccount => Phase::DeactivateAccount,
+            Goal::RolloverKey(_) => Phase::KeyChange,
+            Goal::DeactivateAuthorization(_) => Phase::DeactivateAuthz,
+            Goal::Revoke { .. } => Phase::Revoke,
+            Goal::ListOrders => Phase::AccountFetch,
+            Goal::RenewalInfo { .. } => Phase::RenewalInfo,
+        }
+    }
+
+    /// Decides the next request without changing anything.
+    fn plan(&mut self, now: Instant) -> Result<Option<Planned<'a>>, Error> {
+        if self.in_flight.is_some() || self.is_finished() || self.phase == Phase::AwaitReady {
+            return Ok(None);
+        }
+        if let Some(t) = self.wait_until {
+            if now < t {
+                return Ok(None);
+            }
+            self.wait_until = None;
+        }
+        let phase = self.phase;
+        let (step, method) = match phase {
+            Phase::Directory => (Step::Directory, Method::Get),
+            Phase::RenewalInfo => (Step::RenewalInfo, Method::Get),
+            Phase::Account => (Step::Account, Method::Post),
+            Phase::AccountFetch => (Step::AccountFetch, self.fetch_method()),
+            Phase::NewOrder => (Step::NewOrder, Method::Post),
+            Phase::FetchOrder | Phase::PollOrder => (Step::Order, self.fetch_method()),
+            Phase::FetchAuthz(_) => (Step::Authorization, self.fetch_method()),
+            Phase::RespondChallenge(_) => (Step::Challenge, Method::Post),
+            Phase::Finalize => (Step::Finalize, Method::Post),
+            Phase::Certificate | Phase::Alternate(_) => (Step::Certificate, Method::Post),
+            Phase::UpdateContact => (Step::UpdateContact, Method::Post),
+            Phase::DeactivateAccount => (Step::DeactivateAccount, Method::Post),
+            Phase::KeyChange => (Step::KeyChange, Method::Post),
+            Phase::DeactivateAuthz => (Step::DeactivateAuthorization, Method::Post),
+            Phase::Revoke => (Step::Revoke, Method::Post),
+            Phase::OrdersPage => (Step::OrdersList, self.fetch_method()),
+            Phase::AwaitReady | Phase::Done | Phase::Failed => return Ok(None),
+        };
+        if method == Method::Post && self.nonce.is_empty() {
+            let url = self.dir.new_nonce.ok_or(ProtocolError::MissingDirectoryEntry {
+                name: "newNonce",
+            })?;
+            return Ok(Some(Planned {
+                phase,
+                step: Step::Nonce,
+                method: Method::Head,
+                url: PlannedUrl::Arena(url),
+                nonce_only: true,
+            }));
+        }
+        let url = self.phase_url(phase)?;
+        Ok(Some(Planned {
+            phase,
+            step,
+            method,
+            url,
+            nonce_only: false,
+        }))
+    }
+
+    /// POST-as-GET, or plain GET for servers that refuse it.
+    fn fetch_method(&self) -> Method {
+        if self.get_fallback {
+            Method::Get
+        } else {
+            Method::Post
+        }
+    }
+
+    fn phase_url(&self, phase: Phase) -> Result<PlannedUrl<'a>, Error> {
+        let missing = |name| Error::Protocol(ProtocolError::MissingDirectoryEntry { name });
+        let arena = |r: Option<UrlRef>, name| r.map(PlannedUrl::Arena).ok_or_else(|| missing(name));
+        match phase {
+            Phase::Directory => Ok(PlannedUrl::Directory),
+            Phase::Account => arena(self.dir.new_account, "newAccount"),
+            Phase::NewOrder => arena(self.dir.new_order, "newOrder"),
+            Phase::KeyChange => arena(self.dir.key_change, "keyChange"),
+            Phase::Revoke => arena(self.dir.revoke_cert, "revokeCert"),
+            Phase::RenewalInfo | Phase::OrdersPage => arena(self.next_url, "renewalInfo"),
+            Phase::AccountFetch | Phase::UpdateContact | Phase::DeactivateAccount => {
+                arena(self.account_url, "account URL")
+            }
+            Phase::FetchOrder | Phase::PollOrder => arena(self.order_url, "order URL"),
+            Phase::Finalize => arena(self.finalize_url, "finalize"),
+            Phase::Certificate => arena(self.certificate_url, "certificate"),
+            Phase::Alternate(i) => arena(self.alternates.get(usize::from(i)).copied(), "alternate"),
+            Phase::FetchAuthz(i) => arena(self.authzs.get(usize::from(i)).map(|s| s.url), "authorization"),
+            Phase::RespondChallenge(i) => arena(
+                self.authzs.get(usize::from(i)).and_then(|s| s.challenge_url),
+                "challenge",
+            ),
+            Phase::DeactivateAuthz => match self.goal {
+                Goal::DeactivateAuthorization(url) => Ok(PlannedUrl::Goal(url)),
+                _ => Err(missing("authorization")),
+            },
+            Phase::AwaitReady | Phase::Done | Phase::Failed => Err(missing("request")),
+        }
+    }
+
+    fn planned_url(&self, planned: &Planned<'a>) -> &str {
+        match planned.url {
+            PlannedUrl::Directory => self.config.directory_url,
+            PlannedUrl::Arena(r) => self.arena.get(r),
+            PlannedUrl::Goal(url) => url,
+        }
+    }
+
+    /// Writes the JWS body for a planned POST (takes the nonce only when
+    /// committed).
+    fn write_body(&self, planned: &Planned<'a>, out: &mut [u8]) -> Result<usize, Error> {
+        let url = self.planned_url(planned);
+        let nonce = Some(self.nonce.as_str());
+        let kid = self.account_url.map(|r| self.arena.get(r));
+        let account_kid = || kid.map(KeyRef::Kid).ok_or(ProtocolError::NoAccount);
+        let (signer, key, payload): (&dyn Es256Signer, KeyRef<'_>, Payload<'_>) = match planned.phase {
+            Phase::Account => {
+                let eab = self.config.eab.map(|c| ExternalAccountBinding {
+                    kid: c.kid,
+                    key: c.key,
+                    account_key: self.account_key.public_key(),
+                    new_account_url: url,
+                });
+                let body = NewAccount {
+                    contact: self.config.contact,
+                    terms_of_service_agreed: self.config.terms_of_service_agreed,
+                    only_return_existing: self.config.only_return_existing,
+                    eab,
+                };
+                return self.sign_into(out, self.account_key, KeyRef::Jwk(self.account_key.public_key()), url, Payload::Json(&body));
+            }
+            Phase::NewOrder => {
+                let Goal::Enrol(order) = &self.goal else {
+                    return Err(ProtocolError::UnexpectedResponse.into());
+                };
+                let body = NewOrder {
+                    identifiers: order.identifiers,
+                    not_before: order.not_before,
+                    not_after: order.not_after,
+                    profile: order.profile.filter(|_| self.profile_offered),
+                    replaces: order.replaces,
+                };
+                return self.sign_into(out, self.account_key, account_kid()?, url, Payload::Json(&body));
+            }
+            Phase::Finalize => {
+                let Goal::Enrol(order) = &self.goal else {
+                    return Err(ProtocolError::UnexpectedResponse.into());
+                };
+                let device_key = self.device_key.ok_or(ProtocolError::NoDeviceKey)?;
+                let body = Finalize {
+                    device_key,
+                    identifiers: order.identifiers,
+                    common_name: order.common_name,
+                };
+                return self.sign_into(out, self.account_key, account_kid()?, url, Payload::Json(&body));
+            }
+            Phase::RespondChallenge(_) => (self.account_key, account_kid()?, Payload::Json(&EmptyObject)),
+            Phase::UpdateContact => {
+                let Goal::UpdateContact(contact) = self.goal else {
+                    return Err(ProtocolError::UnexpectedResponse.into());
+                };
+                let body = ContactUpdate(contact);
+                return self.sign_into(out, self.account_key, account_kid()?, url, Payload::Json(&body));
+            }
+            Phase::DeactivateAccount | Phase::DeactivateAuthz => {
+                (self.account_key, account_kid()?, Payload::Json(&Deactivate))
+            }
+            Phase::KeyChange => {
+                let Goal::RolloverKey(new_key) = self.goal else {
+                    return Err(ProtocolError::UnexpectedResponse.into());
+                };
+                let account_url = kid.ok_or(ProtocolError::NoAccount)?;
+                let body = KeyChange {
+                    account_url,
+                    key_change_url: url,
+                    old_key: self.account_key.public_key(),
+                    new_key,
+                };
+                return self.sign_into(out, self.account_key, account_kid()?, url, Payload::Json(&body));
+            }
+            Phase::Revoke => {
+                let Goal::Revoke {
+                    certificate_der,
+                    reason,
+                    signer,
+                } = self.goal
+                else {
+                    return Err(ProtocolError::UnexpectedResponse.into());
+                };
+                let body = Revoke {
+                    certificate_der,
+                    reason: reason.map(|r| r as u8),
+                };
+                let (signer, key) = match signer {
+                    RevocationSigner::Account => (self.account_key, account_kid()?),
+                    RevocationSigner::CertificateKey => {
+                        let device = self.device_key.ok_or(ProtocolError::NoDeviceKey)?;
+                        (device, KeyRef::Jwk(device.public_key()))
+                    }
+                };
+                return self.sign_into(out, signer, key, url, Payload::Json(&body));
+            }
+            // Everything else is a POST-as-GET.
+            _ => (self.account_key, account_kid()?, Payload::PostAsGet),
+        };
+        let protected = Protected { key, nonce, url };
+        Ok(write_jws(out, signer, &protected, payload)?.len())
+    }
+
+    fn sign_into(
+        &self,
+        out: &mut [u8],
+        signer: &dyn Es256Signer,
+        key: KeyRef<'_>,
+        url: &str,
+        payload: Payload<'_>,
+    ) -> Result<usize, Error> {
+        let protected = Protected {
+            key,
+            nonce: Some(self.nonce.as_str()),
+            url,
+        };
+        Ok(write_jws(out, signer, &protected, payload)?.len())
+    }
+
+    /// Marks a planned request as sent.
+    fn commit(&mut self, planned: &Planned<'a>) {
+        if planned.method == Method::Post {
+            // A nonce is good for one request.
+            self.nonce.clear();
+        }
+        self.requests_sent = self.requests_sent.saturating_add(1);
+        acme_debug!("acme: request {} {}", planned.method.as_str(), self.planned_url(planned));
+        self.in_flight = Some(InFlight {
+            phase: planned.phase,
+            nonce_only: planned.nonce_only,
+            method: planned.method,
+        });
+    }
+
+    // ----- internals: responses ------------------------------------------
+
+    fn handle_nonce_response<'i>(
+        &mut self,
+        now: Instant,
+        response: &Response<'i>,
+    ) -> Result<Handled<'i>, Error> {
+        if !self.nonce.is_empty() && response.status < 300 {
+            return Ok(Handled::Continue);
+        }
+        // No nonce: a broken or overloaded server. Retry within budget.
+        if self.server_retries >= self.config.retry.max_server_retries {
+            let error = if response.status >= 400 {
+                ProtocolError::UnexpectedStatus {
+                    status: response.status,
+                }
+            } else {
+                ProtocolError::NoNonce
+            };
+            return Err(self.fail(error.into()));
+        }
+        self.server_retries += 1;
+        let delay = self.retry_delay(now, &response.headers, u16::from(self.server_retries));
+        self.wait_until = Some(now.plus_millis(delay));
+        Ok(Handled::Continue)
+    }
+
+    fn handle_error_response(
+        &mut self,
+        now: Instant,
+        in_flight: InFlight,
+        response: &Response<'_>,
+    ) -> Result<(), Error> {
+        let problem = msg::parse::<msg::Problem<'_>>(response.body).ok();
+        match &problem {
+            Some(p) => self.problem.set(response.status, p),
+            None => self.problem.set_bare(response.status),
+        }
+        let kind = problem.as_ref().map(msg::Problem::kind);
+        let status = response.status;
+        acme_debug!("acme: error response {}", status);
+        if kind == Some(ProblemType::BadNonce) {
+            if self.bad_nonce_retries >= self.config.retry.max_bad_nonce_retries {
+                return Err(ServerError::new(status, kind).into());
+            }
+            self.bad_nonce_retries += 1;
+            // Retry at once with the nonce this response carried (or a
+            // fresh one from newNonce when it carried none).
+            return Ok(());
+        }
+        let is_fetch = matches!(
+            in_flight.phase,
+            Phase::FetchOrder
+                | Phase::PollOrder
+                | Phase::FetchAuthz(_)
+                | Phase::Certificate
+                | Phase::Alternate(_)
+                | Phase::AccountFetch
+                | Phase::OrdersPage
+        );
+        if status == 405 && is_fetch && in_flight.method == Method::Post && !self.get_fallback {
+            self.get_fallback = true;
+            return Ok(());
+        }
+        if kind == Some(ProblemType::OrderNotReady) && in_flight.phase == Phase::Finalize {
+            // Finalize was tried early (or the order went back): poll.
+            return self.schedule_poll(now, &response.headers);
+        }
+        let transient = matches!(
+            kind,
+            Some(ProblemType::RateLimited | ProblemType::ServerInternal)
+        ) || status == 429
+            || (status >= 500 && kind.is_none())
+            || status == 503;
+        if transient && self.server_retries < self.config.retry.max_server_retries {
+            self.server_retries += 1;
+            let delay = self.retry_delay(now, &response.headers, u16::from(self.server_retries));
+            self.wait_until = Some(now.plus_millis(delay));
+            return Ok(());
+        }
+        Err(ServerError::new(status, kind).into())
+    }
+
+    fn handle_success<'i>(
+        &mut self,
+        now: Instant,
+        phase: Phase,
+        response: &Response<'i>,
+        scratch: &mut [u8],
+    ) -> Result<Handled<'i>, Error> {
+        let body = response.body;
+        match phase {
+            Phase::Directory => {
+                let directory: msg::Directory<'_> = msg::parse(body)?;
+                self.store_directory(&directory)?;
+                self.phase = self.start_phase();
+            }
+            Phase::Account => {
+                let location = response
+                    .headers
+                    .location
+                    .ok_or(ProtocolError::MissingLocation)?;
+                let account: msg::Account<'_> = msg::parse(body)?;
+                if account.status != msg::AccountStatus::Valid {
+                    return Err(ProtocolError::AccountNotValid.into());
+                }
+                self.account_url = Some(self.store_url(JsonStr::plain(location))?);
+                self.snapshot_changed();
+                self.phase = self.start_phase();
+            }
+            Phase::AccountFetch => {
+                let account: msg::Account<'_> = msg::parse(body)?;
+                let orders = account
+                    .orders
+                    .ok_or(ProtocolError::MissingField { name: "orders" })?;
+                self.arena.clear_order_scope();
+                self.next_url = Some(self.store_url(orders)?);
+                self.phase = Phase::OrdersPage;
+            }
+            Phase::NewOrder => {
+                let location = response
+                    .headers
+                    .location
+                    .ok_or(ProtocolError::MissingLocation)?;
+                let order: msg::Order<'_> = msg::parse(body)?;
+                self.begin_order();
+                self.order_url = Some(self.store_url(JsonStr::plain(location))?);
+                self.order_step = OrderStep::Created;
+                self.snapshot_changed();
+                self.process_order(now, &order, &response.headers)?;
+            }
+            Phase::FetchOrder | Phase::PollOrder | Phase::Finalize => {
+                let order: msg::Order<'_> = msg::parse(body)?;
+                if phase == Phase::Finalize && self.order_step != OrderStep::Finalized {
+                    self.order_step = OrderStep::Finalized;
+                    self.snapshot_changed();
+                }
+                self.process_order(now, &order, &response.headers)?;
+            }
+            Phase::FetchAuthz(i) => {
+                let authz: Authorization<'_> = msg::parse(body)?;
+                self.process_authorization(i, &authz)?;
+            }
+            Phase::RespondChallenge(i) => {
+                let challenge: msg::Challenge<'_> = msg::parse(body)?;
+                if challenge.status == ChallengeStatus::Invalid {
+                    if let Some(problem) = &challenge.error {
+                        self.problem.set(response.status, problem);
+                    }
+                    return Err(ProtocolError::ChallengeInvalid { id: ChallengeId(i) }.into());
+                }
+                if let Some(slot) = self.authzs.get_mut(usize::from(i)) {
+                    slot.progress = AuthzProgress::Responded;
+                }
+                self.next_challenge_or_finalize(Some((now, response.headers)));
+            }
+            Phase::Certificate | Phase::Alternate(_) => {
+                self.accept_certificate(now, body, scratch)?;
+                let alternate = match phase {
+                    Phase::Alternate(i) => Some(i),
+                    _ => {
+                        self.alternates.clear();
+                        for link in response.headers.links("alternate") {
+                            let Ok(r) = self.store_url(JsonStr::plain(link)) else {
+                                continue;
+                            };
+                            if self.alternates.push(r).is_err() {
+                                break;
+                            }
+                        }
+                        self.cleanup_challenges();
+                        self.order_step = OrderStep::None;
+                        self.snapshot_changed();
+                        None
+                    }
+                };
+                self.finish();
+                return Ok(Handled::Certificate {
+                    pem: body,
+                    alternate,
+                    alternates: self.alternates.len(),
+                });
+            }
+            Phase::UpdateContact => {
+                let account: msg::Account<'i> = msg::parse(body)?;
+                self.finish();
+                return Ok(Handled::Account(account));
+            }
+            Phase::DeactivateAccount => {
+                let account: msg::Account<'i> = msg::parse(body)?;
+                if account.status != msg::AccountStatus::Deactivated {
+                    return Err(ProtocolError::UnexpectedObjectStatus.into());
+                }
+                self.account_url = None;
+                self.order_url = None;
+                self.order_step = OrderStep::None;
+                self.snapshot_changed();
+                self.finish();
+                return Ok(Handled::Account(account));
+            }
+            Phase::DeactivateAuthz => {
+                let authz: Authorization<'_> = msg::parse(body)?;
+                if authz.status != AuthorizationStatus::Deactivated {
+                    return Err(ProtocolError::UnexpectedObjectStatus.into());
+                }
+                self.finish();
+            }
+            Phase::KeyChange | Phase::Revoke => self.finish(),
+            Phase::OrdersPage => {
+                let page: msg::OrdersPage<'i> = msg::parse(body)?;
+                self.arena.clear_order_scope();
+                self.next_url = match response.headers.link("next") {
+                    Some(next) => Some(self.store_url(JsonStr::plain(next))?),
+                    None => None,
+                };
+                if self.next_url.is_none() {
+                    self.finish();
+                }
+                return Ok(Handled::OrdersPage(page));
+            }
+            Phase::RenewalInfo => {
+                let info: msg::RenewalInfo<'i> = msg::parse(body)?;
+                self.finish();
+                return Ok(Handled::RenewalInfo {
+                    info,
+                    retry_after: response.headers.retry_after,
+                });
+            }
+            Phase::AwaitReady | Phase::Done | Phase::Failed => {
+                return Err(ProtocolError::UnexpectedResponse.into())
+            }
+        }
+        Ok(Handled::Continue)
+    }
+
+    fn store_directory(&mut self, d: &msg::Directory<'_>) -> Result<(), Error> {
+        self.arena.clear();
+        fn required<'j>(v: Option<JsonStr<'j>>, name: &'static str) -> Result<JsonStr<'j>, Error> {
+            v.ok_or(Error::Protocol(ProtocolError::MissingDirectoryEntry { name }))
+        }
+        let new_nonce = required(d.new_nonce, "newNonce")?;
+        let new_account = required(d.new_account, "newAccount")?;
+        let new_order = required(d.new_order, "newOrder")?;
+        self.dir = DirectoryUrls {
+            new_nonce: Some(self.store_url(new_nonce)?),
+            new_account: Some(self.store_url(new_account)?),
+            new_order: Some(self.store_url(new_order)?),
+            revoke_cert: d.revoke_cert.map(|u| self.store_url(u)).transpose()?,
+            key_change: d.key_change.map(|u| self.store_url(u)).transpose()?,
+            renewal_info: d.renewal_info.map(|u| self.store_url(u)).transpose()?,
+        };
+        self.account_url = None;
+        self.order_url = None;
+        self.order_step = OrderStep::None;
+        self.eab_required = d.meta.as_ref().is_some_and(|m| m.external_account_required);
+        self.profile_offered = match (self.goal, &d.meta) {
+            (Goal::Enrol(OrderRequest { profile: Some(p), .. }), Some(meta)) => meta.profiles.contains(p),
+            _ => false,
+        };
+        if self.eab_required && self.config.eab.is_none() && !self.config.only_return_existing {
+            return Err(ProtocolError::ExternalAccountRequired.into());
+        }
+        self.have_directory = true;
+        self.prepare_renewal_info_url()?;
+        self.arena.mark_order_scope();
+        self.snapshot_changed();
+        Ok(())
+    }
+
+    /// For [`Goal::RenewalInfo`], stores `renewalInfo "/" certID` as the
+    /// URL to fetch (RFC 9773 §4.1).
+    fn prepare_renewal_info_url(&mut self) -> Result<(), Error> {
+        let Goal::RenewalInfo { cert_id } = self.goal else {
+            return Ok(());
+        };
+        if cert_id.is_empty() || !cert_id.bytes().all(|b| crate::b64::is_base64url_char(b) || b == b'.') {
+            return Err(ProtocolError::MalformedField { name: "ARI CertID" }.into());
+        }
+        let base = self
+            .dir
+            .renewal_info
+            .ok_or(ProtocolError::MissingDirectoryEntry { name: "renewalInfo" })?;
+        let limit = Error::LimitExceeded {
+            limit: "MAX_URL_LEN",
+            max: MAX_URL_LEN,
+        };
+        let mut joined: String<MAX_URL_LEN> = String::new();
+        joined
+            .push_str(self.arena.get(base).trim_end_matches('/'))
+            .map_err(|_| limit)?;
+        joined.push('/').map_err(|_| limit)?;
+        joined.push_str(cert_id).map_err(|_| limit)?;
+        self.next_url = Some(self.store_url(JsonStr::plain(&joined))?);
+        Ok(())
+    }
+
+    /// Stores a URL the server sent, after checking that it is https and on
+    /// the directory's host (or an allowed one).
+    fn store_url(&mut self, url: JsonStr<'_>) -> Result<UrlRef, Error> {
+        let r = self.arena.push_json(url)?;
+        let text = self.arena.get(r);
+        let checked = Url::parse(text).map_err(Error::from).and_then(|u| {
+            let directory = Url::parse(self.config.directory_url)?;
+            let allowed = u.same_origin(&directory)
+                || self
+                    .config
+                    .allowed_hosts
+                    .iter()
+                    .any(|h| h.eq_ignore_ascii_case(u.host));
+            if allowed {
+                Ok(())
+            } else {
+                Err(ProtocolError::ForeignHost.into())
+            }
+        });
+        if let Err(e) = checked {
+            self.arena.pop(r);
+            return Err(e);
+        }
+        Ok(r)
+    }
+
+    fn begin_order(&mut self) {
+        self.arena.clear_order_scope();
+        self.order_url = None;
+        self.finalize_url = None;
+        self.certificate_url = None;
+        self.authzs.clear();
+        self.alternates.clear();
+        self.polls = 0;
+        self.resumed_order = false;
+    }
+
+    fn process_order(
+        &mut self,
+        now: Instant,
+        order: &msg::Order<'_>,
+        headers: &AcmeHeaders<'_>,
+    ) -> Result<(), Error> {
+        if self.finalize_url.is_none() {
+            if let Some(f) = order.finalize {
+                self.finalize_url = Some(self.store_url(f)?);
+            }
+        }
+        match order.status {
+            OrderStatus::Pending => {
+                if self.authzs.is_empty() {
+                    self.store_authorizations(order)?;
+                    return self.fetch_next_authz();
+                }
+                self.schedule_poll(now, headers)
+            }
+            OrderStatus::Ready => {
+                if self.finalize_url.is_none() {
+                    return Err(ProtocolError::MissingField { name: "finalize" }.into());
+                }
+                self.phase = Phase::Finalize;
+                Ok(())
+            }
+            OrderStatus::Processing => self.schedule_poll(now, headers),
+            OrderStatus::Valid => {
+                let cert = order
+                    .certificate
+                    .ok_or(ProtocolError::MissingField { name: "certificate" })?;
+                self.certificate_url = Some(self.store_url(cert)?);
+                self.phase = Phase::Certificate;
+                Ok(())
+            }
+            OrderStatus::Invalid => {
+                if let Some(problem) = &order.error {
+                    self.problem.set(403, problem);
+                }
+                if self.resumed_order {
+                    // The server gave up on the order we resumed (it
+                    // expired or failed while the device was off): start a
+                    // new one.
+                    acme_warn!("acme: resumed order is invalid; creating a new order");
+                    self.begin_order();
+                    self.order_step = OrderStep::None;
+                    self.snapshot_changed();
+                    self.phase = Phase::NewOrder;
+                    return Ok(());
+                }
+                self.cleanup_challenges();
+                Err(ProtocolError::OrderInvalid.into())
+            }
+            OrderStatus::Unknown => Err(ProtocolError::UnexpectedObjectStatus.into()),
+        }
+    }
+
+    fn store_authorizations(&mut self, order: &msg::Order<'_>) -> Result<(), Error> {
+        let Goal::Enrol(request) = self.goal else {
+            return Err(ProtocolError::UnexpectedResponse.into());
+        };
+        let count = order.authorizations.as_slice().len();
+        if count == 0 || count > request.identifiers.len() {
+            return Err(ProtocolError::MalformedField {
+                name: "authorizations",
+            }
+            .into());
+        }
+        for url in order.authorizations.as_slice() {
+            let url = self.store_url(*url)?;
+            let slot = AuthzSlot {
+                url,
+                identifier: 0,
+                progress: AuthzProgress::Unfetched,
+                kind: ChallengeType::Unknown,
+                challenge_url: None,
+                token: String::new(),
+            };
+            if self.authzs.push(slot).is_err() {
+                return Err(Error::LimitExceeded {
+                    limit: "MAX_AUTHORIZATIONS",
+                    max: MAX_AUTHORIZATIONS,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn fetch_next_authz(&mut self) -> Result<(), Error> {
+        if let Some(i) = self
+            .authzs
+            .iter()
+            .position(|s| s.progress == AuthzProgress::Unfetched)
+        {
+            self.phase = Phase::FetchAuthz(i as u8);
+            return Ok(());
+        }
+        // Every authorization is known: provision what needs it.
+        let mut provisioning = false;
+        for (i, slot) in self.authzs.iter().enumerate() {
+            if slot.progress == AuthzProgress::Provisioning {
+                provisioning = true;
+                let _ = self.events.push_back(EventTag::Provision(i as u8));
+            }
+        }
+        if provisioning {
+            self.phase = Phase::AwaitReady;
+        } else {
+            self.next_challenge_or_finalize(None);
+        }
+        Ok(())
+    }
+
+    fn process_authorization(&mut self, index: u8, authz: &Authorization<'_>) -> Result<(), Error> {
+        let Goal::Enrol(request) = self.goal else {
+            return Err(ProtocolError::UnexpectedResponse.into());
+        };
+        let identifier = request
+            .identifiers
+            .iter()
+            .position(|id| identifier_matches(id, authz))
+            .ok_or(ProtocolError::UnexpectedAuthorization)?;
+        match authz.status {
+            AuthorizationStatus::Valid => {
+                self.set_slot(index, |s| {
+                    s.identifier = identifier as u8;
+                    s.progress = AuthzProgress::Valid;
+                });
+            }
+            AuthorizationStatus::Pending => {
+                let preference = self.config.challenge_preference;
+                let chosen = preference.iter().find_map(|kind| {
+                    authz
+                        .challenges
+                        .as_slice()
+                        .iter()
+                        .find(|c| c.kind == *kind && *kind != ChallengeType::Unknown)
+                });
+                let Some(challenge) = chosen else {
+                    return Err(ProtocolError::NoSupportedChallenge { id: ChallengeId(index) }.into());
+                };
+                let token = challenge
+                    .token
+                    .and_then(|t| t.as_plain())
+                    .ok_or(Error::InvalidChallengeToken)?;
+                validate_token(token)?;
+                let challenge_url = self.store_url(challenge.url)?;
+                let progress = match challenge.status {
+                    ChallengeStatus::Pending => AuthzProgress::Provisioning,
+                    ChallengeStatus::Processing | ChallengeStatus::Valid => AuthzProgress::Responded,
+                    ChallengeStatus::Invalid | ChallengeStatus::Unknown => {
+                        if let Some(problem) = &challenge.error {
+                            self.problem.set(403, problem);
+                        }
+                        return Err(ProtocolError::ChallengeInvalid { id: ChallengeId(index) }.into());
+                    }
+                };
+                let kind = challenge.kind;
+                self.set_slot(index, |s| {
+                    s.identifier = identifier as u8;
+                    s.progress = progress;
+                    s.kind = kind;
+                    s.challenge_url = Some(challenge_url);
+                    s.token.clear();
+                    let _ = s.token.push_str(token);
+                });
+            }
+            _ => {
+                if let Some(problem) = authz
+                    .challenges
+                    .as_slice()
+                    .iter()
+                    .find_map(|c| c.error.as_ref())
+                {
+                    self.problem.set(403, problem);
+                }
+                return Err(ProtocolError::AuthorizationInvalid { id: ChallengeId(index) }.into());
+            }
+        }
+        self.fetch_next_authz()
+    }
+
+    fn set_slot(&mut self, index: u8, f: impl FnOnce(&mut AuthzSlot)) {
+        if let Some(slot) = self.authzs.get_mut(usize::from(index)) {
+            f(slot);
+        }
+    }
+
+    /// Answers the next ready challenge, or, when all are answered, plans
+    /// an early finalize after the first poll delay.
+    fn next_challenge_or_finalize(&mut self, after: Option<(Instant, AcmeHeaders<'_>)>) {
+        if let Some(i) = self
+            .authzs
+            .iter()
+            .position(|s| s.progress == AuthzProgress::Ready)
+        {
+            self.phase = Phase::RespondChallenge(i as u8);
+            return;
+        }
+        self.phase = Phase::Finalize;
+        let answered = self
+            .authzs
+            .iter()
+            .any(|s| s.progress == AuthzProgress::Responded);
+        if answered {
+            // Validation takes a moment: try finalize after the first poll
+            // delay (or the server's Retry-After). If the order is not
+            // ready yet, the server says orderNotReady and we poll.
+            if let Some((now, headers)) = after {
+                let delay = self.retry_delay(now, &headers, 0);
+                self.wait_until = Some(now.plus_millis(delay));
+            }
+        }
+    }
+
+    fn schedule_poll(&mut self, now: Instant, headers: &AcmeHeaders<'_>) -> Result<(), Error> {
+        self.polls = self.polls.saturating_add(1);
+        if self.polls > self.config.retry.max_polls {
+            self.cleanup_challenges();
+            return Err(ProtocolError::PollLimit.into());
+        }
+        self.phase = Phase::PollOrder;
+        let delay = self.retry_delay(now, headers, self.polls);
+        self.wait_until = Some(now.plus_millis(delay));
+        Ok(())
+    }
+
+    /// The delay before retry `attempt`: the server's Retry-After (clamped),
+    /// or exponential backoff from the first poll delay.
+    fn retry_delay(&self, now: Instant, headers: &AcmeHeaders<'_>, attempt: u16) -> u64 {
+        let max = self.config.retry.max_retry_after_ms;
+        match headers.retry_after {
+            Some(RetryAfter::Seconds(s)) => s.saturating_mul(1000).min(max),
+            Some(RetryAfter::Date(at)) => {
+                let reference = headers.date.or_else(|| self.unix_at(now));
+                match reference {
+                    Some(date) => at.0.saturating_sub(date.0).saturating_mul(1000).min(max),
+                    None => self.backoff(attempt),
+                }
+            }
+            None => self.backoff(attempt),
+        }
+    }
+
+    fn backoff(&self, attempt: u16) -> u64 {
+        let policy = &self.config.retry;
+        let shift = u32::from(attempt.saturating_sub(1)).min(20);
+        policy
+            .poll_initial_ms
+            .saturating_mul(1u64 << shift)
+            .min(policy.poll_max_ms)
+    }
+
+    fn accept_certificate(&self, now: Instant, pem: &[u8], scratch: &mut [u8]) -> Result<(), Error> {
+        let Goal::Enrol(request) = &self.goal else {
+            return Err(ProtocolError::UnexpectedResponse.into());
+        };
+        let device_key = self.device_key.ok_or(ProtocolError::NoDeviceKey)?;
+        let mut blocks = crate::pem::certificates(pem);
+        let leaf = blocks
+            .next()
+            .ok_or(crate::PemError::Empty)??;
+        for block in blocks {
+            block?;
+        }
+        let der = leaf.decode(scratch)?;
+        check_certificate(
+            der,
+            &device_key.public_key(),
+            request.identifiers,
+            self.unix_at(now),
+        )
+    }
+
+    fn cleanup_challenges(&mut self) {
+        for (i, slot) in self.authzs.iter().enumerate() {
+            if matches!(slot.progress, AuthzProgress::Ready | AuthzProgress::Responded) {
+                let _ = self.events.push_back(EventTag::Cleanup(i as u8));
+            }
+        }
+    }
+
+    fn task(&self, index: u8) -> Option<ChallengeTask<'a>> {
+        let Goal::Enrol(request) = &self.goal else {
+            return None;
+        };
+        let slot = self.authzs.get(usize::from(index))?;
+        let identifier = *request.identifiers.get(usize::from(slot.identifier))?;
+        let key_authorization = KeyAuthorization::new(&slot.token, &self.thumbprint).ok()?;
+        Some(ChallengeTask {
+            id: ChallengeId(index),
+            kind: slot.kind,
+            identifier,
+            key_authorization,
+        })
+    }
+
+    fn snapshot_changed(&mut self) {
+        if !self.events.iter().any(|e| *e == EventTag::SnapshotChanged) {
+            let _ = self.events.push_back(EventTag::SnapshotChanged);
+        }
+    }
+
+    fn finish(&mut self) {
+        self.phase = Phase::Done;
+        let _ = self.events.push_back(EventTag::Done);
+    }
+
+    /// Ends the flow with `error` and reports it.
+    fn fail(&mut self, error: Error) -> Error {
+        acme_warn!("acme: failed");
+        self.phase = Phase::Failed;
+        self.in_flight = None;
+        self.wait_until = None;
+        let _ = self.events.push_back(EventTag::Failed(error));
+        error
+    }
+}
+
+/// The length of a request head, computed by writing it nowhere.
+fn head_len_for(method: Method, url: &Url<'_>, body: Option<usize>) -> usize {
+    match write_request_head(&mut [], method, url, body) {
+        Err(Error::BufferTooSmall { required }) => required,
+        Ok(n) => n,
+        Err(_) => 0,
+    }
+}
+
+/// True when authorization `authz` is for requested identifier `id`.
+fn identifier_matches(id: &Identifier<'_>, authz: &Authorization<'_>) -> bool {
+    let value = authz.identifier.value;
+    match (id, authz.identifier.kind) {
+        (Identifier::Dns(name), IdentifierType::Dns) => {
+            let (wildcard, base) = match name.strip_prefix("*.") {
+                Some(base) => (true, base),
+                None => (false, *name),
+            };
+            wildcard == authz.wildcard
+                && value
+                    .as_plain()
+                    .is_some_and(|v| v.eq_ignore_ascii_case(base))
+        }
+        (Identifier::Ip(addr), IdentifierType::Ip) => value
+            .as_plain()
+            .and_then(|v| v.parse::<IpAddr>().ok())
+            .is_some_and(|v| v == *addr),
+        _ => false,
+    }
+}
+
+/// Checks an issued certificate against the request: its public key must
+/// be the device key, its subjectAltNames exactly the identifiers, and —
+/// when the time is known — it must be valid now.
+///
+/// # Errors
+/// [`Error::CertificateRejected`] saying which check failed, or
+/// [`Error::Certificate`] for a certificate that does not parse.
+pub fn check_certificate(
+    der: &[u8],
+    device_key: &crate::PublicKey,
+    identifiers: &[Identifier<'_>],
+    now: Option<UnixTime>,
+) -> Result<(), Error> {
+    let cert = Certificate::from_der(der)?;
+    if cert.spki_der() != device_key.spki_der().as_slice() {
+        return Err(CertificateRejection::KeyMismatch.into());
+    }
+    let sans = cert
+        .subject_alt_names()
+        .ok_or(CertificateRejection::IdentifierMismatch)?;
+    let mut seen = [false; crate::identifier::MAX_IDENTIFIERS];
+    for san in sans {
+        let position = identifiers.iter().position(|id| match (id, san) {
+            (Identifier::Dns(name), SanEntry::Dns(d)) => name.eq_ignore_ascii_case(d),
+            (Identifier::Ip(addr), SanEntry::Ip(ip)) => *addr == ip,
+            _ => false,
+        });
+        match position.and_then(|p| seen.get_mut(p)) {
+            Some(flag) => *flag = true,
+            None => return Err(CertificateRejection::IdentifierMismatch.into()),
+        }
+    }
+    if seen.iter().take(identifiers.len()).any(|s| !s) {
+        return Err(CertificateRejection::IdentifierMismatch.into());
+    }
+    if let Some(now) = now {
+        if cert.not_before().is_ok_and(|t| now.0 < t) {
+            return Err(CertificateRejection::NotYetValid.into());
+        }
+        if cert.not_after().is_ok_and(|t| now.0 > t) {
+            return Err(CertificateRejection::Expired.into());
+        }
+    }
+    Ok(())
+}
+
+/// Where a planned request goes.
+#[derive(Debug, Clone, Copy)]
+enum PlannedUrl<'g> {
+    Directory,
+    Arena(UrlRef),
+    Goal(&'g str),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Planned<'g> {
+    phase: Phase,
+    step: Step,
+    method: Method,
+    url: PlannedUrl<'g>,
+    nonce_only: bool,
+}
+
+/// A fingerprint of an order's identifiers, so a snapshot's order is only
+/// resumed for the same request.
+pub(crate) fn order_fingerprint(identifiers: &[Identifier<'_>]) -> [u8; 8] {
+    let mut hash = Sha256::new();
+    for id in identifiers {
+        match id {
+            Identifier::Dns(name) => {
+                hash.update(b"d");
+                hash.update(name.as_bytes());
+            }
+            Identifier::Ip(addr) => {
+                let (octets, len) = crate::der_util::ip_octets(addr);
+                hash.update(b"i");
+                hash.update(octets.get(..len).unwrap_or(&[]));
+            }
+        }
+        hash.update([0]);
+    }
+    let digest = hash.finalize();
+    let mut out = [0u8; 8];
+    if let Some(src) = digest.get(..8) {
+        out.copy_from_slice(src);
+    }
+    out
+}
+
+/// Why the flow failed on the client's side of the protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// A response arrived with no request outstanding.
+    UnexpectedResponse,
+    /// An HTTP status the protocol does not allow here (e.g. a redirect).
+    UnexpectedStatus {
+        /// The status.
+        status: u16,
+    },
+    /// The directory lacks a resource this flow needs.
+    MissingDirectoryEntry {
+        /// The resource's name, e.g. `"keyChange"`.
+        name: &'static str,
+    },
+    /// A response lacks its Location header (newAccount, newOrder).
+    MissingLocation,
+    /// An object lacks a member this step needs.
+    MissingField {
+        /// The member's name.
+        name: &'static str,
+    },
+    /// An object has a member with an unusable value.
+    MalformedField {
+        /// The member's name.
+        name: &'static str,
+    },
+    /// newNonce gave no nonce, even after retries.
+    NoNonce,
+    /// The CA requires External Account Binding and none was configured.
+    ExternalAccountRequired,
+    /// The account is not valid (deactivated or revoked).
+    AccountNotValid,
+    /// An object has a status the step cannot proceed from.
+    UnexpectedObjectStatus,
+    /// The goal needs an account and none is known.
+    NoAccount,
+    /// The goal needs the device key and none was given.
+    NoDeviceKey,
+    /// A URL points to a host other than the directory's and not allowed
+    /// by the configuration.
+    ForeignHost,
+    /// An authorization is for an identifier that was not requested.
+    UnexpectedAuthorization,
+    /// No offered challenge type is in the preference list.
+    NoSupportedChallenge {
+        /// Which authorization.
+        id: ChallengeId,
+    },
+    /// A challenge failed; see [`Client::problem`].
+    ChallengeInvalid {
+        /// Which authorization.
+        id: ChallengeId,
+    },
+    /// An authorization is invalid, expired, deactivated or revoked.
+    AuthorizationInvalid {
+        /// Which authorization.
+        id: ChallengeId,
+    },
+    /// The order is invalid; see [`Client::problem`] (with subproblems).
+    OrderInvalid,
+    /// The order did not become ready or valid within
+    /// [`RetryPolicy::max_polls`] polls.
+    PollLimit,
+    /// A request failed more often than [`RetryPolicy`] allows.
+    RetriesExhausted,
+    /// [`Client::fetch_alternate`] named no alternate.
+    NoSuchAlternate,
+}
+
+/// The server refused a request; [`Client::problem`] has its problem
+/// document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ServerError {
+    /// The HTTP status.
+    pub status: u16,
+    /// The problem type, or `None` when the body was not a problem
+    /// document (e.g. an HTML error page).
+    pub kind: Option<ProblemType>,
+}
+
+impl ServerError {
+    fn new(status: u16, kind: Option<ProblemType>) -> Self {
+        Self { status, kind }
+    }
+}
+
+/// Why an issued certificate was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum CertificateRejection {
+    /// Its public key is not the CSR's.
+    KeyMismatch,
+    /// Its subjectAltNames are not exactly the requested identifiers.
+    IdentifierMismatch,
+    /// Its validity starts in the future.
+    NotYetValid,
+    /// Its validity has ended.
+    Expired,
+}
+
+impl From<ProtocolError> for Error {
+    fn from(e: ProtocolError) -> Self {
+        Error::Protocol(e)
+    }
+}
+
+impl From<ServerError> for Error {
+    fn from(e: ServerError) -> Self {
+        Error::Server(e)
+    }
+}
+
+impl From<CertificateRejection> for Error {
+    fn from(e: CertificateRejection) -> Self {
+        Error::CertificateRejected(e)
+    }
+}
+
+impl From<SnapshotError> for Error {
+    fn from(e: SnapshotError) -> Self {
+        Error::Snapshot(e)
+    }
+}
