@@ -217,12 +217,23 @@ impl fmt::Display for Error {
             Error::Pem(e) => write!(f, "PEM refused: {e}"),
             Error::Signer => f.write_str("the signer failed to produce a signature"),
             Error::Server(e) => match e.kind {
-                Some(kind) => write!(f, "the server refused the request: {kind:?} (HTTP {})", e.status),
-                None => write!(f, "the server answered HTTP {} without a problem document", e.status),
+                Some(kind) => write!(
+                    f,
+                    "the server refused the request: {kind:?} (HTTP {})",
+                    e.status
+                ),
+                None => write!(
+                    f,
+                    "the server answered HTTP {} without a problem document",
+                    e.status
+                ),
             },
             Error::Protocol(e) => write!(f, "protocol failure: {e:?}"),
             Error::CertificateRejected(e) => {
-                write!(f, "the issued certificate does not match the request: {e:?}")
+                write!(
+                    f,
+                    "the issued certificate does not match the request: {e:?}"
+                )
             }
             Error::Snapshot(e) => write!(f, "snapshot not restored: {e:?}"),
             Error::Json(e) => write!(f, "JSON body refused: {e:?}"),

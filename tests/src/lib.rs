@@ -1,6 +1,19 @@
-//! Shared helpers for the workspace's integration tests.
+//! Shared harnesses for the workspace's integration tests.
 //!
-//! The simulation server and the Pebble harness live here as they arrive.
+//! * [`fake`]: `FakeAcme`, an in-process ACME server that verifies every
+//!   JWS and can be scripted with the quirks of real and hostile servers.
+//! * [`sim`]: drives a real `acme_core::client::Client` against it over
+//!   HTTP/1.1 bytes on a virtual clock.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    missing_docs
+)]
+
+pub mod fake;
+pub mod sim;
 
 /// Path of the workspace root, for tests that read committed data.
 #[must_use]

@@ -139,6 +139,10 @@ mod tests {
         assert_eq!(arena.used(), "https://ca/dir".len());
         assert_eq!(arena.get(dir), "https://ca/dir");
         assert!(arena.push(&"x".repeat(60)).is_err());
-        assert_eq!(arena.get(dir), "https://ca/dir", "a failed push changes nothing");
+        assert_eq!(
+            arena.get(dir),
+            "https://ca/dir",
+            "a failed push changes nothing"
+        );
     }
 }

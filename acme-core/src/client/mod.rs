@@ -43,9 +43,7 @@ use heapless::{Deque, String, Vec};
 use sha2::{Digest, Sha256};
 
 pub use arena::MAX_URL_LEN;
-pub use config::{
-    Config, EabCredentials, OrderRequest, RetryPolicy, DEFAULT_CHALLENGE_PREFERENCE,
-};
+pub use config::{Config, EabCredentials, OrderRequest, RetryPolicy, DEFAULT_CHALLENGE_PREFERENCE};
 pub use problem::{
     ProblemRecord, SubproblemRecord, MAX_PROBLEM_DETAIL, MAX_PROBLEM_URI, MAX_SUBPROBLEMS_KEPT,
 };
@@ -893,9 +891,10 @@ impl<'a, const N: usize> Client<'a, N> {
             Phase::AwaitReady | Phase::Done | Phase::Failed => return Ok(None),
         };
         if method == Method::Post && self.nonce.is_empty() {
-            let url = self.dir.new_nonce.ok_or(ProtocolError::MissingDirectoryEntry {
-                name: "newNonce",
-            })?;
+            let url = self
+                .dir
+                .new_nonce
+                .ok_or(ProtocolError::MissingDirectoryEntry { name: "newNonce" })?;
             return Ok(Some(Planned {
                 phase,
                 step: Step::Nonce,
@@ -940,9 +939,14 @@ impl<'a, const N: usize> Client<'a, N> {
             Phase::Finalize => arena(self.finalize_url, "finalize"),
             Phase::Certificate => arena(self.certificate_url, "certificate"),
             Phase::Alternate(i) => arena(self.alternates.get(usize::from(i)).copied(), "alternate"),
-            Phase::FetchAuthz(i) => arena(self.authzs.get(usize::from(i)).map(|s| s.url), "authorization"),
+            Phase::FetchAuthz(i) => arena(
+                self.authzs.get(usize::from(i)).map(|s| s.url),
+                "authorization",
+            ),
             Phase::RespondChallenge(i) => arena(
-                self.authzs.get(usize::from(i)).and_then(|s| s.challenge_url),
+                self.authzs
+                    .get(usize::from(i))
+                    .and_then(|s| s.challenge_url),
                 "challenge",
             ),
             Phase::DeactivateAuthz => match self.goal {
@@ -968,96 +972,131 @@ impl<'a, const N: usize> Client<'a, N> {
         let nonce = Some(self.nonce.as_str());
         let kid = self.account_url.map(|r| self.arena.get(r));
         let account_kid = || kid.map(KeyRef::Kid).ok_or(ProtocolError::NoAccount);
-        let (signer, key, payload): (&dyn Es256Signer, KeyRef<'_>, Payload<'_>) = match planned.phase {
-            Phase::Account => {
-                let eab = self.config.eab.map(|c| ExternalAccountBinding {
-                    kid: c.kid,
-                    key: c.key,
-                    account_key: self.account_key.public_key(),
-                    new_account_url: url,
-                });
-                let body = NewAccount {
-                    contact: self.config.contact,
-                    terms_of_service_agreed: self.config.terms_of_service_agreed,
-                    only_return_existing: self.config.only_return_existing,
-                    eab,
-                };
-                return self.sign_into(out, self.account_key, KeyRef::Jwk(self.account_key.public_key()), url, Payload::Json(&body));
-            }
-            Phase::NewOrder => {
-                let Goal::Enrol(order) = &self.goal else {
-                    return Err(ProtocolError::UnexpectedResponse.into());
-                };
-                let body = NewOrder {
-                    identifiers: order.identifiers,
-                    not_before: order.not_before,
-                    not_after: order.not_after,
-                    profile: order.profile.filter(|_| self.profile_offered),
-                    replaces: order.replaces,
-                };
-                return self.sign_into(out, self.account_key, account_kid()?, url, Payload::Json(&body));
-            }
-            Phase::Finalize => {
-                let Goal::Enrol(order) = &self.goal else {
-                    return Err(ProtocolError::UnexpectedResponse.into());
-                };
-                let device_key = self.device_key.ok_or(ProtocolError::NoDeviceKey)?;
-                let body = Finalize {
-                    device_key,
-                    identifiers: order.identifiers,
-                    common_name: order.common_name,
-                };
-                return self.sign_into(out, self.account_key, account_kid()?, url, Payload::Json(&body));
-            }
-            Phase::RespondChallenge(_) => (self.account_key, account_kid()?, Payload::Json(&EmptyObject)),
-            Phase::UpdateContact => {
-                let Goal::UpdateContact(contact) = self.goal else {
-                    return Err(ProtocolError::UnexpectedResponse.into());
-                };
-                let body = ContactUpdate(contact);
-                return self.sign_into(out, self.account_key, account_kid()?, url, Payload::Json(&body));
-            }
-            Phase::DeactivateAccount | Phase::DeactivateAuthz => {
-                (self.account_key, account_kid()?, Payload::Json(&Deactivate))
-            }
-            Phase::KeyChange => {
-                let Goal::RolloverKey(new_key) = self.goal else {
-                    return Err(ProtocolError::UnexpectedResponse.into());
-                };
-                let account_url = kid.ok_or(ProtocolError::NoAccount)?;
-                let body = KeyChange {
-                    account_url,
-                    key_change_url: url,
-                    old_key: self.account_key.public_key(),
-                    new_key,
-                };
-                return self.sign_into(out, self.account_key, account_kid()?, url, Payload::Json(&body));
-            }
-            Phase::Revoke => {
-                let Goal::Revoke {
-                    certificate_der,
-                    reason,
-                    signer,
-                } = self.goal
-                else {
-                    return Err(ProtocolError::UnexpectedResponse.into());
-                };
-                let body = Revoke {
-                    certificate_der,
-                    reason: reason.map(|r| r as u8),
-                };
-                let (signer, key) = match signer {
-                    RevocationSigner::Account => (self.account_key, account_kid()?),
-                    RevocationSigner::CertificateKey => {
-                        let device = self.device_key.ok_or(ProtocolError::NoDeviceKey)?;
-                        (device, KeyRef::Jwk(device.public_key()))
-                    }
-                };
-                return self.sign_into(out, signer, key, url, Payload::Json(&body));
-            }
-            // Everything else is a POST-as-GET.
-            _ => (self.account_key, account_kid()?, Payload::PostAsGet),
-        };
+        let (signer, key, payload): (&dyn Es256Signer, KeyRef<'_>, Payload<'_>) =
+            match planned.phase {
+                Phase::Account => {
+                    let eab = self.config.eab.map(|c| ExternalAccountBinding {
+                        kid: c.kid,
+                        key: c.key,
+                        account_key: self.account_key.public_key(),
+                        new_account_url: url,
+                    });
+                    let body = NewAccount {
+                        contact: self.config.contact,
+                        terms_of_service_agreed: self.config.terms_of_service_agreed,
+                        only_return_existing: self.config.only_return_existing,
+                        eab,
+                    };
+                    return self.sign_into(
+                        out,
+                        self.account_key,
+                        KeyRef::Jwk(self.account_key.public_key()),
+                        url,
+                        Payload::Json(&body),
+                    );
+                }
+                Phase::NewOrder => {
+                    let Goal::Enrol(order) = &self.goal else {
+                        return Err(ProtocolError::UnexpectedResponse.into());
+                    };
+                    let body = NewOrder {
+                        identifiers: order.identifiers,
+                        not_before: order.not_before,
+                        not_after: order.not_after,
+                        profile: order.profile.filter(|_| self.profile_offered),
+                        replaces: order.replaces,
+                    };
+                    return self.sign_into(
+                        out,
+                        self.account_key,
+                        account_kid()?,
+                        url,
+                        Payload::Json(&body),
+                    );
+                }
+                Phase::Finalize => {
+                    let Goal::Enrol(order) = &self.goal else {
+                        return Err(ProtocolError::UnexpectedResponse.into());
+                    };
+                    let device_key = self.device_key.ok_or(ProtocolError::NoDeviceKey)?;
+                    let body = Finalize {
+                        device_key,
+                        identifiers: order.identifiers,
+                        common_name: order.common_name,
+                    };
+                    return self.sign_into(
+                        out,
+                        self.account_key,
+                        account_kid()?,
+                        url,
+                        Payload::Json(&body),
+                    );
+                }
+                Phase::RespondChallenge(_) => (
+                    self.account_key,
+                    account_kid()?,
+                    Payload::Json(&EmptyObject),
+                ),
+                Phase::UpdateContact => {
+                    let Goal::UpdateContact(contact) = self.goal else {
+                        return Err(ProtocolError::UnexpectedResponse.into());
+                    };
+                    let body = ContactUpdate(contact);
+                    return self.sign_into(
+                        out,
+                        self.account_key,
+                        account_kid()?,
+                        url,
+                        Payload::Json(&body),
+                    );
+                }
+                Phase::DeactivateAccount | Phase::DeactivateAuthz => {
+                    (self.account_key, account_kid()?, Payload::Json(&Deactivate))
+                }
+                Phase::KeyChange => {
+                    let Goal::RolloverKey(new_key) = self.goal else {
+                        return Err(ProtocolError::UnexpectedResponse.into());
+                    };
+                    let account_url = kid.ok_or(ProtocolError::NoAccount)?;
+                    let body = KeyChange {
+                        account_url,
+                        key_change_url: url,
+                        old_key: self.account_key.public_key(),
+                        new_key,
+                    };
+                    return self.sign_into(
+                        out,
+                        self.account_key,
+                        account_kid()?,
+                        url,
+                        Payload::Json(&body),
+                    );
+                }
+                Phase::Revoke => {
+                    let Goal::Revoke {
+                        certificate_der,
+                        reason,
+                        signer,
+                    } = self.goal
+                    else {
+                        return Err(ProtocolError::UnexpectedResponse.into());
+                    };
+                    let body = Revoke {
+                        certificate_der,
+                        reason: reason.map(|r| r as u8),
+                    };
+                    let (signer, key) = match signer {
+                        RevocationSigner::Account => (self.account_key, account_kid()?),
+                        RevocationSigner::CertificateKey => {
+                            let device = self.device_key.ok_or(ProtocolError::NoDeviceKey)?;
+                            (device, KeyRef::Jwk(device.public_key()))
+                        }
+                    };
+                    return self.sign_into(out, signer, key, url, Payload::Json(&body));
+                }
+                // Everything else is a POST-as-GET.
+                _ => (self.account_key, account_kid()?, Payload::PostAsGet),
+            };
         let protected = Protected { key, nonce, url };
         Ok(write_jws(out, signer, &protected, payload)?.len())
     }
@@ -1085,7 +1124,11 @@ impl<'a, const N: usize> Client<'a, N> {
             self.nonce.clear();
         }
         self.requests_sent = self.requests_sent.saturating_add(1);
-        acme_debug!("acme: request {} {}", planned.method.as_str(), self.planned_url(planned));
+        acme_debug!(
+            "acme: request {} {}",
+            planned.method.as_str(),
+            self.planned_url(planned)
+        );
         self.in_flight = Some(InFlight {
             phase: planned.phase,
             nonce_only: planned.nonce_only,
@@ -1200,6 +1243,8 @@ impl<'a, const N: usize> Client<'a, N> {
                     return Err(ProtocolError::AccountNotValid.into());
                 }
                 self.account_url = Some(self.store_url(JsonStr::plain(location))?);
+                // The account URL lives for the session, not the order.
+                self.arena.mark_order_scope();
                 self.snapshot_changed();
                 self.phase = self.start_phase();
             }
@@ -1331,7 +1376,9 @@ impl<'a, const N: usize> Client<'a, N> {
     fn store_directory(&mut self, d: &msg::Directory<'_>) -> Result<(), Error> {
         self.arena.clear();
         fn required<'j>(v: Option<JsonStr<'j>>, name: &'static str) -> Result<JsonStr<'j>, Error> {
-            v.ok_or(Error::Protocol(ProtocolError::MissingDirectoryEntry { name }))
+            v.ok_or(Error::Protocol(ProtocolError::MissingDirectoryEntry {
+                name,
+            }))
         }
         let new_nonce = required(d.new_nonce, "newNonce")?;
         let new_account = required(d.new_account, "newAccount")?;
@@ -1349,7 +1396,12 @@ impl<'a, const N: usize> Client<'a, N> {
         self.order_step = OrderStep::None;
         self.eab_required = d.meta.as_ref().is_some_and(|m| m.external_account_required);
         self.profile_offered = match (self.goal, &d.meta) {
-            (Goal::Enrol(OrderRequest { profile: Some(p), .. }), Some(meta)) => meta.profiles.contains(p),
+            (
+                Goal::Enrol(OrderRequest {
+                    profile: Some(p), ..
+                }),
+                Some(meta),
+            ) => meta.profiles.contains(p),
             _ => false,
         };
         if self.eab_required && self.config.eab.is_none() && !self.config.only_return_existing {
@@ -1368,13 +1420,19 @@ impl<'a, const N: usize> Client<'a, N> {
         let Goal::RenewalInfo { cert_id } = self.goal else {
             return Ok(());
         };
-        if cert_id.is_empty() || !cert_id.bytes().all(|b| crate::b64::is_base64url_char(b) || b == b'.') {
+        if cert_id.is_empty()
+            || !cert_id
+                .bytes()
+                .all(|b| crate::b64::is_base64url_char(b) || b == b'.')
+        {
             return Err(ProtocolError::MalformedField { name: "ARI CertID" }.into());
         }
         let base = self
             .dir
             .renewal_info
-            .ok_or(ProtocolError::MissingDirectoryEntry { name: "renewalInfo" })?;
+            .ok_or(ProtocolError::MissingDirectoryEntry {
+                name: "renewalInfo",
+            })?;
         let limit = Error::LimitExceeded {
             limit: "MAX_URL_LEN",
             max: MAX_URL_LEN,
@@ -1454,9 +1512,9 @@ impl<'a, const N: usize> Client<'a, N> {
             }
             OrderStatus::Processing => self.schedule_poll(now, headers),
             OrderStatus::Valid => {
-                let cert = order
-                    .certificate
-                    .ok_or(ProtocolError::MissingField { name: "certificate" })?;
+                let cert = order.certificate.ok_or(ProtocolError::MissingField {
+                    name: "certificate",
+                })?;
                 self.certificate_url = Some(self.store_url(cert)?);
                 self.phase = Phase::Certificate;
                 Ok(())
@@ -1565,7 +1623,10 @@ impl<'a, const N: usize> Client<'a, N> {
                         .find(|c| c.kind == *kind && *kind != ChallengeType::Unknown)
                 });
                 let Some(challenge) = chosen else {
-                    return Err(ProtocolError::NoSupportedChallenge { id: ChallengeId(index) }.into());
+                    return Err(ProtocolError::NoSupportedChallenge {
+                        id: ChallengeId(index),
+                    }
+                    .into());
                 };
                 let token = challenge
                     .token
@@ -1575,12 +1636,17 @@ impl<'a, const N: usize> Client<'a, N> {
                 let challenge_url = self.store_url(challenge.url)?;
                 let progress = match challenge.status {
                     ChallengeStatus::Pending => AuthzProgress::Provisioning,
-                    ChallengeStatus::Processing | ChallengeStatus::Valid => AuthzProgress::Responded,
+                    ChallengeStatus::Processing | ChallengeStatus::Valid => {
+                        AuthzProgress::Responded
+                    }
                     ChallengeStatus::Invalid | ChallengeStatus::Unknown => {
                         if let Some(problem) = &challenge.error {
                             self.problem.set(403, problem);
                         }
-                        return Err(ProtocolError::ChallengeInvalid { id: ChallengeId(index) }.into());
+                        return Err(ProtocolError::ChallengeInvalid {
+                            id: ChallengeId(index),
+                        }
+                        .into());
                     }
                 };
                 let kind = challenge.kind;
@@ -1602,7 +1668,10 @@ impl<'a, const N: usize> Client<'a, N> {
                 {
                     self.problem.set(403, problem);
                 }
-                return Err(ProtocolError::AuthorizationInvalid { id: ChallengeId(index) }.into());
+                return Err(ProtocolError::AuthorizationInvalid {
+                    id: ChallengeId(index),
+                }
+                .into());
             }
         }
         self.fetch_next_authz()
@@ -1679,15 +1748,18 @@ impl<'a, const N: usize> Client<'a, N> {
             .min(policy.poll_max_ms)
     }
 
-    fn accept_certificate(&self, now: Instant, pem: &[u8], scratch: &mut [u8]) -> Result<(), Error> {
+    fn accept_certificate(
+        &self,
+        now: Instant,
+        pem: &[u8],
+        scratch: &mut [u8],
+    ) -> Result<(), Error> {
         let Goal::Enrol(request) = &self.goal else {
             return Err(ProtocolError::UnexpectedResponse.into());
         };
         let device_key = self.device_key.ok_or(ProtocolError::NoDeviceKey)?;
         let mut blocks = crate::pem::certificates(pem);
-        let leaf = blocks
-            .next()
-            .ok_or(crate::PemError::Empty)??;
+        let leaf = blocks.next().ok_or(crate::PemError::Empty)??;
         for block in blocks {
             block?;
         }
@@ -1702,7 +1774,10 @@ impl<'a, const N: usize> Client<'a, N> {
 
     fn cleanup_challenges(&mut self) {
         for (i, slot) in self.authzs.iter().enumerate() {
-            if matches!(slot.progress, AuthzProgress::Ready | AuthzProgress::Responded) {
+            if matches!(
+                slot.progress,
+                AuthzProgress::Ready | AuthzProgress::Responded
+            ) {
                 let _ = self.events.push_back(EventTag::Cleanup(i as u8));
             }
         }

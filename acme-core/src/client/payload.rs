@@ -173,7 +173,12 @@ impl JsonPayload for Finalize<'_> {
     fn write_json(&self, out: &mut JsonWriter<'_>) -> Result<(), Error> {
         out.raw(b"{\"csr\":\"");
         let mut b64 = Base64UrlSink::new(out.sink());
-        stream_csr(&mut b64, self.device_key, self.identifiers, self.common_name)?;
+        stream_csr(
+            &mut b64,
+            self.device_key,
+            self.identifiers,
+            self.common_name,
+        )?;
         b64.finish();
         out.raw(b"\"}");
         Ok(())

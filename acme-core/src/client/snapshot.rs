@@ -94,9 +94,21 @@ pub(crate) fn write<'o, const N: usize>(
         arena(client.dir.key_change),
         arena(client.dir.renewal_info),
         arena(client.account_url),
-        if order_known { arena(client.order_url) } else { "" },
-        if order_known { arena(client.finalize_url) } else { "" },
-        if order_known { arena(client.certificate_url) } else { "" },
+        if order_known {
+            arena(client.order_url)
+        } else {
+            ""
+        },
+        if order_known {
+            arena(client.finalize_url)
+        } else {
+            ""
+        },
+        if order_known {
+            arena(client.certificate_url)
+        } else {
+            ""
+        },
     ];
     let mut hash = Sha256::new();
     let mut sink = SliceSink::new(out);
@@ -145,7 +157,10 @@ impl<'s> Reader<'s> {
     }
 }
 
-pub(crate) fn restore<const N: usize>(client: &mut Client<'_, N>, bytes: &[u8]) -> Result<(), Error> {
+pub(crate) fn restore<const N: usize>(
+    client: &mut Client<'_, N>,
+    bytes: &[u8],
+) -> Result<(), Error> {
     let body_len = bytes.len().checked_sub(4).ok_or(SnapshotError::Corrupt)?;
     let (body, checksum) = bytes.split_at(body_len);
     let digest = Sha256::digest(body);
@@ -201,7 +216,10 @@ pub(crate) fn restore<const N: usize>(client: &mut Client<'_, N>, bytes: &[u8]) 
         client.dir.revoke_cert = store(client, revoke_cert)?;
         client.dir.key_change = store(client, key_change)?;
         client.dir.renewal_info = store(client, renewal_info)?;
-        if client.dir.new_nonce.is_none() || client.dir.new_account.is_none() || client.dir.new_order.is_none() {
+        if client.dir.new_nonce.is_none()
+            || client.dir.new_account.is_none()
+            || client.dir.new_order.is_none()
+        {
             return Err(SnapshotError::Corrupt.into());
         }
         client.account_url = store(client, account)?;
