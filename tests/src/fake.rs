@@ -114,6 +114,9 @@ pub struct Quirks {
     pub validation_ms: u64,
     /// Challenges fail validation whatever was provisioned.
     pub fail_validation: bool,
+    /// Challenges are accepted, then fail during validation: the order
+    /// turns invalid.
+    pub fail_validation_later: bool,
     /// newOrder refuses this identifier with rejectedIdentifier.
     pub reject_identifier: Option<String>,
     /// newAccount answers userActionRequired.
@@ -151,6 +154,7 @@ impl Default for Quirks {
             extra_challenges: Vec::new(),
             validation_ms: 0,
             fail_validation: false,
+            fail_validation_later: false,
             reject_identifier: None,
             user_action_required: false,
             get_only: false,
@@ -460,8 +464,14 @@ impl FakeAcme {
         self.log.push(format!("{method} {path}"));
         let head = method == "HEAD";
         let route = self.route(&path);
-        let mut response = self.dispatch(&method, &path, route, &body);
-        if let Some(failure) = self.take_failure(route) {
+        // A scripted failure replaces the request (nothing happens on the
+        // server), except NoNonce, which only strips the nonce.
+        let failure = self.take_failure(route);
+        let mut response = match &failure {
+            Some(f) if *f != Failure::NoNonce => FakeResponse::json(200, &json!(null)),
+            _ => self.dispatch(&method, &path, route, &body),
+        };
+        if let Some(failure) = failure {
             response = match failure {
                 Failure::Unavailable { retry_after } => {
                     FakeResponse::problem(503, "serverInternal", "maintenance")
@@ -947,8 +957,13 @@ impl FakeAcme {
             for &cid in &self.authzs[aid].challenges.clone() {
                 let c = &mut self.challenges[cid];
                 if c.status == "processing" && c.valid_at.is_some_and(|t| now >= t) {
-                    c.status = "valid";
-                    self.authzs[aid].status = "valid";
+                    if c.error.is_some() {
+                        c.status = "invalid";
+                        self.authzs[aid].status = "invalid";
+                    } else {
+                        c.status = "valid";
+                        self.authzs[aid].status = "valid";
+                    }
                 }
             }
         }
@@ -966,8 +981,13 @@ impl FakeAcme {
                 .any(|s| *s == "invalid" || *s == "deactivated")
             {
                 order.status = "invalid";
+                let subproblems: Vec<Value> = order
+                    .identifiers
+                    .iter()
+                    .map(|(t, v)| json!({"type": "urn:ietf:params:acme:error:dns", "detail": format!("validation of {v} failed"), "identifier": {"type": t, "value": v}}))
+                    .collect();
                 order.error = Some(
-                    json!({"type": "urn:ietf:params:acme:error:unauthorized", "detail": "an authorization failed"}),
+                    json!({"type": "urn:ietf:params:acme:error:unauthorized", "detail": "an authorization failed", "subproblems": subproblems}),
                 );
             }
         }
@@ -1122,7 +1142,14 @@ impl FakeAcme {
                 _ => String::from("unsupported"),
             };
             let provisioned = self.provisioned.get(&c.token);
-            if self.quirks.fail_validation || provisioned != Some(&expected) {
+            if self.quirks.fail_validation_later {
+                // Accepted now, found wrong during (virtual) validation.
+                c.status = "processing";
+                c.valid_at = Some(self.now_ms + self.quirks.validation_ms);
+                c.error = Some(
+                    json!({"type": "urn:ietf:params:acme:error:dns", "detail": "DNS problem: NXDOMAIN looking up A for device.example.com", "status": 400}),
+                );
+            } else if self.quirks.fail_validation || provisioned != Some(&expected) {
                 c.status = "invalid";
                 c.error = Some(
                     json!({"type": "urn:ietf:params:acme:error:incorrectResponse", "detail": format!("expected {expected}, found {provisioned:?}"), "status": 403}),

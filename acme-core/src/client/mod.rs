@@ -71,6 +71,9 @@ use crate::{Error, Es256Signer};
 pub const DEFAULT_URL_ARENA: usize = 2048;
 /// The longest nonce accepted (RFC 8555 §6.5.1 asks for at least 128 bits).
 pub const MAX_NONCE_LEN: usize = 128;
+/// Room for the directory's profile names (space-separated); names past
+/// it are treated as not offered.
+pub const MAX_PROFILE_NAMES: usize = 128;
 /// The most alternate chains remembered.
 pub const MAX_ALTERNATES: usize = 4;
 /// Events that can wait in the queue; more than a flow can produce.
@@ -296,6 +299,9 @@ pub enum Event<'s> {
 }
 
 /// What a response produced, borrowed from the response.
+// Returned by value once per response; there is no heap to box into. The
+// large variant (an orders page) only occurs when listing orders.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Handled<'i> {
@@ -427,7 +433,8 @@ pub struct Client<'a, const N: usize = DEFAULT_URL_ARENA> {
     have_directory: bool,
     dir: DirectoryUrls,
     eab_required: bool,
-    profile_offered: bool,
+    /// The directory's profile names, space-separated (cut at the limit).
+    offered_profiles: String<MAX_PROFILE_NAMES>,
     get_fallback: bool,
     account_url: Option<UrlRef>,
     order_url: Option<UrlRef>,
@@ -476,7 +483,7 @@ impl<'a, const N: usize> Client<'a, N> {
             have_directory: false,
             dir: DirectoryUrls::default(),
             eab_required: false,
-            profile_offered: false,
+            offered_profiles: String::new(),
             get_fallback: false,
             account_url: None,
             order_url: None,
@@ -560,6 +567,14 @@ impl<'a, const N: usize> Client<'a, N> {
     #[must_use]
     pub fn requests_sent(&self) -> u32 {
         self.requests_sent
+    }
+
+    /// True when the directory offers profile `name`.
+    #[must_use]
+    pub fn profile_offered(&self, name: &str) -> bool {
+        self.offered_profiles
+            .split(' ')
+            .any(|p| !p.is_empty() && p == name)
     }
 
     /// True when the directory says the CA requires EAB.
@@ -881,7 +896,7 @@ impl<'a, const N: usize> Client<'a, N> {
             Phase::FetchAuthz(_) => (Step::Authorization, self.fetch_method()),
             Phase::RespondChallenge(_) => (Step::Challenge, Method::Post),
             Phase::Finalize => (Step::Finalize, Method::Post),
-            Phase::Certificate | Phase::Alternate(_) => (Step::Certificate, Method::Post),
+            Phase::Certificate | Phase::Alternate(_) => (Step::Certificate, self.fetch_method()),
             Phase::UpdateContact => (Step::UpdateContact, Method::Post),
             Phase::DeactivateAccount => (Step::DeactivateAccount, Method::Post),
             Phase::KeyChange => (Step::KeyChange, Method::Post),
@@ -1003,7 +1018,7 @@ impl<'a, const N: usize> Client<'a, N> {
                         identifiers: order.identifiers,
                         not_before: order.not_before,
                         not_after: order.not_after,
-                        profile: order.profile.filter(|_| self.profile_offered),
+                        profile: order.profile.filter(|p| self.profile_offered(p)),
                         replaces: order.replaces,
                     };
                     return self.sign_into(
@@ -1395,15 +1410,19 @@ impl<'a, const N: usize> Client<'a, N> {
         self.order_url = None;
         self.order_step = OrderStep::None;
         self.eab_required = d.meta.as_ref().is_some_and(|m| m.external_account_required);
-        self.profile_offered = match (self.goal, &d.meta) {
-            (
-                Goal::Enrol(OrderRequest {
-                    profile: Some(p), ..
-                }),
-                Some(meta),
-            ) => meta.profiles.contains(p),
-            _ => false,
-        };
+        self.offered_profiles.clear();
+        if let Some(meta) = &d.meta {
+            for (name, _) in meta.profiles.as_slice() {
+                let Some(name) = name.as_plain().filter(|n| !n.contains(' ')) else {
+                    continue;
+                };
+                if self.offered_profiles.len() + name.len() + 1 > MAX_PROFILE_NAMES {
+                    break;
+                }
+                let _ = self.offered_profiles.push_str(name);
+                let _ = self.offered_profiles.push(' ');
+            }
+        }
         if self.eab_required && self.config.eab.is_none() && !self.config.only_return_existing {
             return Err(ProtocolError::ExternalAccountRequired.into());
         }

@@ -3,10 +3,10 @@
 //!
 //! ```text
 //! "ACS" version flags order_step fingerprint[8]
-//! 11 × (u16 little-endian length, bytes)   directory URL, newNonce, newAccount,
+//! 12 × (u16 little-endian length, bytes)   directory URL, newNonce, newAccount,
 //!                                          newOrder, revokeCert, keyChange,
 //!                                          renewalInfo, account, order,
-//!                                          finalize, certificate
+//!                                          finalize, certificate, profiles
 //! checksum[4]                              first 4 bytes of SHA-256 of all above
 //! ```
 //!
@@ -25,12 +25,12 @@ use crate::Error;
 pub const SNAPSHOT_VERSION: u8 = 1;
 
 const MAGIC: &[u8; 3] = b"ACS";
-const FIELDS: usize = 11;
+const FIELDS: usize = 12;
 const HEADER_LEN: usize = 3 + 1 + 1 + 1 + 8;
 
 /// The largest snapshot for an arena of `arena` bytes.
 pub(crate) const fn max_len(arena: usize) -> usize {
-    HEADER_LEN + FIELDS * 2 + MAX_URL_LEN + arena + 4
+    HEADER_LEN + FIELDS * 2 + MAX_URL_LEN + super::MAX_PROFILE_NAMES + arena + 4
 }
 
 /// Why a snapshot was not restored.
@@ -50,7 +50,6 @@ pub enum SnapshotError {
 }
 
 const FLAG_EAB_REQUIRED: u8 = 1;
-const FLAG_PROFILE_OFFERED: u8 = 2;
 const FLAG_GET_FALLBACK: u8 = 4;
 const FLAG_HAVE_DIRECTORY: u8 = 8;
 
@@ -61,7 +60,6 @@ pub(crate) fn write<'o, const N: usize>(
     let mut flags = 0u8;
     for (set, bit) in [
         (client.eab_required, FLAG_EAB_REQUIRED),
-        (client.profile_offered, FLAG_PROFILE_OFFERED),
         (client.get_fallback, FLAG_GET_FALLBACK),
         (client.have_directory, FLAG_HAVE_DIRECTORY),
     ] {
@@ -109,6 +107,7 @@ pub(crate) fn write<'o, const N: usize>(
         } else {
             ""
         },
+        client.offered_profiles.as_str(),
     ];
     let mut hash = Sha256::new();
     let mut sink = SliceSink::new(out);
@@ -185,7 +184,7 @@ pub(crate) fn restore<const N: usize>(
     if !r.rest.is_empty() {
         return Err(SnapshotError::Corrupt.into());
     }
-    let [directory, new_nonce, new_account, new_order, revoke_cert, key_change, renewal_info, account, order, finalize, certificate] =
+    let [directory, new_nonce, new_account, new_order, revoke_cert, key_change, renewal_info, account, order, finalize, certificate, profiles] =
         fields;
     if flags & FLAG_HAVE_DIRECTORY == 0 {
         // Nothing learnt yet: nothing to restore.
@@ -251,7 +250,10 @@ pub(crate) fn restore<const N: usize>(
     }
     client.have_directory = true;
     client.eab_required = flags & FLAG_EAB_REQUIRED != 0;
-    client.profile_offered = flags & FLAG_PROFILE_OFFERED != 0;
+    client.offered_profiles.clear();
+    if client.offered_profiles.push_str(profiles).is_err() {
+        return Err(SnapshotError::Corrupt.into());
+    }
     client.get_fallback = flags & FLAG_GET_FALLBACK != 0;
     client.prepare_renewal_info_url()
 }
