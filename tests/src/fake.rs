@@ -523,6 +523,7 @@ impl FakeAcme {
         let Some(p) = path.strip_prefix(&self.quirks.prefix) else {
             return Route::Unknown;
         };
+        let p = p.split('?').next().unwrap_or("");
         let parts: Vec<&str> = p.trim_start_matches('/').split('/').collect();
         match parts.as_slice() {
             ["directory"] => Route::Directory,

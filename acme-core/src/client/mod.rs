@@ -469,9 +469,13 @@ impl<'a, const N: usize> Client<'a, N> {
         account_key: &'a dyn Es256Signer,
         goal: Goal<'a>,
     ) -> Result<Self, Error> {
-        Url::parse(config.directory_url)?;
-        if let Goal::Enrol(order) = &goal {
-            validate_all(order.identifiers)?;
+        let directory = Url::parse(config.directory_url)?;
+        match &goal {
+            Goal::Enrol(order) => validate_all(order.identifiers)?,
+            Goal::DeactivateAuthorization(url) => {
+                check_origin(&Url::parse(url)?, &directory, config.allowed_hosts)?;
+            }
+            _ => {}
         }
         let mut client = Self {
             config,
@@ -1473,17 +1477,7 @@ impl<'a, const N: usize> Client<'a, N> {
         let text = self.arena.get(r);
         let checked = Url::parse(text).map_err(Error::from).and_then(|u| {
             let directory = Url::parse(self.config.directory_url)?;
-            let allowed = u.same_origin(&directory)
-                || self
-                    .config
-                    .allowed_hosts
-                    .iter()
-                    .any(|h| h.eq_ignore_ascii_case(u.host));
-            if allowed {
-                Ok(())
-            } else {
-                Err(ProtocolError::ForeignHost.into())
-            }
+            check_origin(&u, &directory, self.config.allowed_hosts)
         });
         if let Err(e) = checked {
             self.arena.pop(r);
@@ -1836,6 +1830,18 @@ impl<'a, const N: usize> Client<'a, N> {
         self.wait_until = None;
         let _ = self.events.push_back(EventTag::Failed(error));
         error
+    }
+}
+
+/// Refuses a URL on another origin than the directory's, unless its host
+/// is explicitly allowed.
+fn check_origin(url: &Url<'_>, directory: &Url<'_>, allowed_hosts: &[&str]) -> Result<(), Error> {
+    let allowed = url.same_origin(directory)
+        || allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(url.host));
+    if allowed {
+        Ok(())
+    } else {
+        Err(ProtocolError::ForeignHost.into())
     }
 }
 
