@@ -142,6 +142,8 @@ pub struct Quirks {
     pub failures: HashMap<Route, Vec<Failure>>,
     /// Send a Replay-Nonce with GET responses too (Boulder does).
     pub nonce_on_get: bool,
+    /// newNonce refuses HEAD; GET answers 204.
+    pub nonce_get_only: bool,
 }
 
 impl Default for Quirks {
@@ -167,6 +169,7 @@ impl Default for Quirks {
             missing_san_certificate: false,
             failures: HashMap::new(),
             nonce_on_get: false,
+            nonce_get_only: false,
         }
     }
 }
@@ -557,6 +560,9 @@ impl FakeAcme {
     fn dispatch(&mut self, method: &str, path: &str, route: Route, body: &[u8]) -> FakeResponse {
         match (method, route) {
             ("GET", Route::Directory) => self.directory(),
+            ("HEAD", Route::Nonce) if self.quirks.nonce_get_only => {
+                FakeResponse::problem(405, "malformed", "use GET").header("X-No-Nonce", "1")
+            }
             ("HEAD", Route::Nonce) => FakeResponse::json(200, &json!(null)).no_body(),
             ("GET", Route::Nonce) => FakeResponse {
                 status: 204,

@@ -663,3 +663,73 @@ fn ari_renewal_sends_replaces_and_the_offered_profile() {
     assert_certificate(&fresh, ONE);
     assert_eq!(sim.server.last_order_fields(), Some((None, None)));
 }
+
+#[test]
+fn a_server_that_refuses_head_new_nonce_is_asked_with_get() {
+    let quirks = Quirks {
+        nonce_get_only: true,
+        ..Quirks::default()
+    };
+    let (outcome, transcript, _) = enrol(quirks, ONE);
+    assert_certificate(&outcome, ONE);
+    let mut expected = COLD_HAPPY.to_vec();
+    expected.insert(2, "GET /new-nonce");
+    assert_eq!(transcript, expected);
+}
+
+#[test]
+fn boulder_style_nonces_on_get_save_the_head_request() {
+    let quirks = Quirks {
+        nonce_on_get: true,
+        ..Quirks::default()
+    };
+    let (outcome, transcript, _) = enrol(quirks, ONE);
+    assert_certificate(&outcome, ONE);
+    let expected: Vec<&str> = COLD_HAPPY
+        .iter()
+        .copied()
+        .filter(|r| *r != "HEAD /new-nonce")
+        .collect();
+    assert_eq!(transcript, expected);
+}
+
+#[test]
+fn redirects_are_refused() {
+    let mut quirks = Quirks::default();
+    quirks.fail(Route::NewOrder, Failure::Redirect);
+    let (outcome, _, _) = enrol(quirks, ONE);
+    assert_eq!(
+        outcome.error,
+        Some(acme_core::Error::Protocol(
+            ProtocolError::UnexpectedStatus { status: 302 }
+        ))
+    );
+}
+
+#[test]
+fn certificates_that_do_not_match_the_csr_are_refused() {
+    use acme_core::client::CertificateRejection;
+    for (quirks, expected) in [
+        (
+            Quirks {
+                wrong_key_certificate: true,
+                ..Quirks::default()
+            },
+            CertificateRejection::KeyMismatch,
+        ),
+        (
+            Quirks {
+                missing_san_certificate: true,
+                ..Quirks::default()
+            },
+            CertificateRejection::IdentifierMismatch,
+        ),
+    ] {
+        let (outcome, _, _) = enrol(quirks, ONE);
+        assert!(outcome.certificates.is_empty(), "nothing is delivered");
+        assert_eq!(
+            outcome.error,
+            Some(acme_core::Error::CertificateRejected(expected))
+        );
+    }
+}

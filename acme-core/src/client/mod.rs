@@ -283,6 +283,33 @@ pub struct ChallengeTask<'s> {
     pub key_authorization: KeyAuthorization,
 }
 
+impl ChallengeTask<'_> {
+    /// For dns-01: the TXT record's name, `_acme-challenge.<domain>`.
+    ///
+    /// # Errors
+    /// [`Error::Identifier`] when the identifier is not a dns name.
+    pub fn dns01_record_name(
+        &self,
+    ) -> Result<String<{ crate::challenge::MAX_DNS01_NAME_LEN }>, Error> {
+        match self.identifier {
+            Identifier::Dns(name) => crate::challenge::dns01_record_name(name),
+            Identifier::Ip(_) => Err(crate::IdentifierError::DnsNameCharacter.into()),
+        }
+    }
+
+    /// For dns-01: the TXT record's value.
+    #[must_use]
+    pub fn dns01_value(&self) -> crate::key::Base64Text<43> {
+        self.key_authorization.dns01_value()
+    }
+
+    /// For http-01: the path to serve the key authorization at.
+    #[must_use]
+    pub fn http01_path(&self) -> String<{ crate::challenge::MAX_HTTP01_PATH_LEN }> {
+        self.key_authorization.http01_path()
+    }
+}
+
 /// What the client reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event<'s> {
@@ -436,6 +463,8 @@ pub struct Client<'a, const N: usize = DEFAULT_URL_ARENA> {
     /// The directory's profile names, space-separated (cut at the limit).
     offered_profiles: String<MAX_PROFILE_NAMES>,
     get_fallback: bool,
+    /// The server refused HEAD newNonce: use GET (answered with 204).
+    nonce_by_get: bool,
     account_url: Option<UrlRef>,
     order_url: Option<UrlRef>,
     finalize_url: Option<UrlRef>,
@@ -489,6 +518,7 @@ impl<'a, const N: usize> Client<'a, N> {
             eab_required: false,
             offered_profiles: String::new(),
             get_fallback: false,
+            nonce_by_get: false,
             account_url: None,
             order_url: None,
             finalize_url: None,
@@ -917,7 +947,11 @@ impl<'a, const N: usize> Client<'a, N> {
             return Ok(Some(Planned {
                 phase,
                 step: Step::Nonce,
-                method: Method::Head,
+                method: if self.nonce_by_get {
+                    Method::Get
+                } else {
+                    Method::Head
+                },
                 url: PlannedUrl::Arena(url),
                 nonce_only: true,
             }));
@@ -1163,6 +1197,11 @@ impl<'a, const N: usize> Client<'a, N> {
         response: &Response<'i>,
     ) -> Result<Handled<'i>, Error> {
         if !self.nonce.is_empty() && response.status < 300 {
+            return Ok(Handled::Continue);
+        }
+        if response.status == 405 && !self.nonce_by_get {
+            // Some servers only answer GET newNonce (with 204).
+            self.nonce_by_get = true;
             return Ok(Handled::Continue);
         }
         // No nonce: a broken or overloaded server. Retry within budget.
@@ -1837,7 +1876,9 @@ impl<'a, const N: usize> Client<'a, N> {
 /// is explicitly allowed.
 fn check_origin(url: &Url<'_>, directory: &Url<'_>, allowed_hosts: &[&str]) -> Result<(), Error> {
     let allowed = url.same_origin(directory)
-        || allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(url.host));
+        || allowed_hosts
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(url.host));
     if allowed {
         Ok(())
     } else {
