@@ -51,6 +51,8 @@ pub struct Sim {
     pub max_requests: usize,
     /// Stop the drive after this many requests, as if power failed.
     pub cut_after: Option<usize>,
+    /// After the default chain, fetch every alternate chain offered.
+    pub fetch_alternates: bool,
 }
 
 impl Sim {
@@ -63,6 +65,7 @@ impl Sim {
             rx_len: 8192,
             max_requests: 200,
             cut_after: None,
+            fetch_alternates: false,
         }
     }
 
@@ -73,6 +76,11 @@ impl Sim {
         let mut rx = vec![0u8; self.rx_len];
         loop {
             self.drain_events(client, &mut outcome);
+            if outcome.done && self.fetch_alternates && outcome.certificates.len() <= outcome.alternates {
+                let next = (outcome.certificates.len() - 1) as u8;
+                client.fetch_alternate(next).expect("alternate exists");
+                outcome.done = false;
+            }
             if outcome.done || outcome.error.is_some() {
                 return outcome;
             }

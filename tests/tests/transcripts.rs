@@ -733,3 +733,36 @@ fn certificates_that_do_not_match_the_csr_are_refused() {
         );
     }
 }
+
+#[test]
+fn alternate_chains_are_offered_and_fetched() {
+    let quirks = Quirks {
+        alternates: 2,
+        ..Quirks::default()
+    };
+    let server = FakeAcme::new(quirks);
+    let directory = server.directory_url();
+    let mut sim = Sim::new(server);
+    sim.fetch_alternates = true;
+    let config = Config::new(&directory);
+    let account = account_key();
+    let device = device_key();
+    let mut client: Client<'_> = Client::new(&config, &account, Goal::Enrol(OrderRequest::new(ONE)))
+        .unwrap()
+        .with_device_key(&device);
+    let outcome = sim.drive(&mut client);
+    assert!(outcome.done, "{:?}", outcome.error);
+    assert_eq!(outcome.alternates, 2);
+    assert_eq!(outcome.certificates.len(), 3);
+    // Same leaf, different issuers.
+    let leaf = |pem: &str| pem.split("-----END CERTIFICATE-----").next().unwrap().to_owned();
+    assert_eq!(leaf(&outcome.certificates[0]), leaf(&outcome.certificates[1]));
+    assert_ne!(outcome.certificates[0], outcome.certificates[1]);
+    assert_ne!(outcome.certificates[1], outcome.certificates[2]);
+    assert_eq!(&sim.server.transcript()[9..], ["POST /cert/0/0", "POST /cert/0/1"]);
+    // There is no third alternate.
+    assert_eq!(
+        client.fetch_alternate(2),
+        Err(acme_core::Error::Protocol(ProtocolError::NoSuchAlternate))
+    );
+}
