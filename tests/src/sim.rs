@@ -76,7 +76,10 @@ impl Sim {
         let mut rx = vec![0u8; self.rx_len];
         loop {
             self.drain_events(client, &mut outcome);
-            if outcome.done && self.fetch_alternates && outcome.certificates.len() <= outcome.alternates {
+            if outcome.done
+                && self.fetch_alternates
+                && outcome.certificates.len() <= outcome.alternates
+            {
                 let next = (outcome.certificates.len() - 1) as u8;
                 client.fetch_alternate(next).expect("alternate exists");
                 outcome.done = false;

@@ -747,19 +747,31 @@ fn alternate_chains_are_offered_and_fetched() {
     let config = Config::new(&directory);
     let account = account_key();
     let device = device_key();
-    let mut client: Client<'_> = Client::new(&config, &account, Goal::Enrol(OrderRequest::new(ONE)))
-        .unwrap()
-        .with_device_key(&device);
+    let mut client: Client<'_> =
+        Client::new(&config, &account, Goal::Enrol(OrderRequest::new(ONE)))
+            .unwrap()
+            .with_device_key(&device);
     let outcome = sim.drive(&mut client);
     assert!(outcome.done, "{:?}", outcome.error);
     assert_eq!(outcome.alternates, 2);
     assert_eq!(outcome.certificates.len(), 3);
     // Same leaf, different issuers.
-    let leaf = |pem: &str| pem.split("-----END CERTIFICATE-----").next().unwrap().to_owned();
-    assert_eq!(leaf(&outcome.certificates[0]), leaf(&outcome.certificates[1]));
+    let leaf = |pem: &str| {
+        pem.split("-----END CERTIFICATE-----")
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        leaf(&outcome.certificates[0]),
+        leaf(&outcome.certificates[1])
+    );
     assert_ne!(outcome.certificates[0], outcome.certificates[1]);
     assert_ne!(outcome.certificates[1], outcome.certificates[2]);
-    assert_eq!(&sim.server.transcript()[9..], ["POST /cert/0/0", "POST /cert/0/1"]);
+    assert_eq!(
+        &sim.server.transcript()[9..],
+        ["POST /cert/0/0", "POST /cert/0/1"]
+    );
     // There is no third alternate.
     assert_eq!(
         client.fetch_alternate(2),
