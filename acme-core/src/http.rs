@@ -378,13 +378,41 @@ enum Framing {
     UntilClose,
 }
 
+/// Where a complete response lies in the buffer.
+struct Frame {
+    status: u16,
+    head_len: usize,
+    body_len: usize,
+    consumed: usize,
+    close: bool,
+    chunked: bool,
+}
+
+/// Checks whether `buf[..filled]` holds a whole response, without changing
+/// the buffer. Returns how many bytes it spans.
+///
+/// Adapters call this after each read and [`read_response`] once it says
+/// the response is whole.
+///
+/// # Errors
+/// As for [`read_response`].
+pub fn probe_response(
+    buf: &[u8],
+    filled: usize,
+    head_request: bool,
+    eof: bool,
+) -> Result<Option<usize>, Error> {
+    Ok(frame(buf, filled, head_request, eof)?.map(|f| f.consumed))
+}
+
 /// Parses the response at the start of `buf[..filled]`.
 ///
 /// `buf` is the whole receive buffer: when a body cannot fit in it the
 /// error says so at once, instead of waiting for bytes that cannot come.
 /// Pass `head_request` for the response to a HEAD request, which has no
 /// body. Set `eof` once the peer has closed the stream. A chunked body is
-/// decoded in place, so the returned body is contiguous.
+/// decoded in place, so the returned body is contiguous; the buffer is
+/// changed only when the response is complete.
 ///
 /// # Errors
 /// [`HttpError`] for malformed or over-large responses, and
@@ -395,15 +423,44 @@ pub fn read_response(
     head_request: bool,
     eof: bool,
 ) -> Result<ReadStatus<'_>, Error> {
+    let Some(frame) = frame(buf, filled, head_request, eof)? else {
+        return Ok(ReadStatus::Partial);
+    };
+    if frame.chunked {
+        dechunk_in_place(buf, frame.head_len, filled)?;
+    }
+    let (head, rest) = buf.split_at(frame.head_len);
+    let body = rest.get(..frame.body_len).ok_or(HttpError::MalformedHead)?;
+    let mut header_storage = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
+    let mut parsed = httparse::Response::new(&mut header_storage);
+    parsed.parse(head).map_err(|_| HttpError::MalformedHead)?;
+    let mut headers = AcmeHeaders::default();
+    for h in parsed.headers.iter() {
+        if let Ok(value) = core::str::from_utf8(h.value) {
+            headers.add(h.name, value);
+        }
+    }
+    Ok(ReadStatus::Complete {
+        response: Response {
+            status: frame.status,
+            headers,
+            body,
+        },
+        consumed: frame.consumed,
+        close: frame.close,
+    })
+}
+
+/// Frames the response at the start of `buf[..filled]` without changing
+/// anything; `None` while it is incomplete.
+fn frame(buf: &[u8], filled: usize, head_request: bool, eof: bool) -> Result<Option<Frame>, Error> {
     let capacity = buf.len();
     let data = buf.get(..filled).ok_or(HttpError::MalformedHead)?;
     let mut header_storage = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
     let mut parsed = httparse::Response::new(&mut header_storage);
     let head_len = match parsed.parse(data) {
         Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => {
-            return partial(filled, capacity, eof, 0);
-        }
+        Ok(httparse::Status::Partial) => return partial(filled, capacity, eof, 0),
         Err(httparse::Error::TooManyHeaders) => return Err(HttpError::TooManyHeaders.into()),
         Err(_) => return Err(HttpError::MalformedHead.into()),
     };
@@ -434,15 +491,14 @@ pub fn read_response(
             }
         } else if h.name.eq_ignore_ascii_case("connection") {
             let value = core::str::from_utf8(h.value).unwrap_or("");
-            if value
-                .split(',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case("close"))
-            {
+            let has = |token: &str| {
+                value
+                    .split(',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+            };
+            if has("close") {
                 close = true;
-            } else if value
-                .split(',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case("keep-alive"))
-            {
+            } else if has("keep-alive") {
                 close = false;
             }
         }
@@ -451,8 +507,8 @@ pub fn read_response(
         framing = Framing::None;
     }
     let body_capacity = capacity - head_len;
-    let (body_len, consumed) = match framing {
-        Framing::None => (0, head_len),
+    let (body_len, consumed, chunked) = match framing {
+        Framing::None => (0, head_len, false),
         Framing::Length(len) => {
             if len > body_capacity as u64 {
                 return Err(HttpError::BodyTooLarge { length: len }.into());
@@ -461,10 +517,10 @@ pub fn read_response(
             if filled < head_len + len {
                 return partial(filled, capacity, eof, head_len);
             }
-            (len, head_len + len)
+            (len, head_len + len, false)
         }
-        Framing::Chunked => match dechunk(buf, filled, head_len)? {
-            Some(r) => r,
+        Framing::Chunked => match chunked_extent(buf, filled, head_len)? {
+            Some((len, end)) => (len, end, true),
             None => return partial(filled, capacity, eof, head_len),
         },
         Framing::UntilClose => {
@@ -472,30 +528,17 @@ pub fn read_response(
                 return partial(filled, capacity, false, head_len);
             }
             close = true;
-            (filled - head_len, filled)
+            (filled - head_len, filled, false)
         }
     };
-    // Re-parse the head (it borrows immutably) now that the body is final.
-    let (head, rest) = buf.split_at(head_len);
-    let body = rest.get(..body_len).ok_or(HttpError::MalformedHead)?;
-    let mut header_storage = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
-    let mut parsed = httparse::Response::new(&mut header_storage);
-    parsed.parse(head).map_err(|_| HttpError::MalformedHead)?;
-    let mut headers = AcmeHeaders::default();
-    for h in parsed.headers.iter() {
-        if let Ok(value) = core::str::from_utf8(h.value) {
-            headers.add(h.name, value);
-        }
-    }
-    Ok(ReadStatus::Complete {
-        response: Response {
-            status,
-            headers,
-            body,
-        },
+    Ok(Some(Frame {
+        status,
+        head_len,
+        body_len,
         consumed,
         close,
-    })
+        chunked,
+    }))
 }
 
 fn partial(
@@ -503,7 +546,7 @@ fn partial(
     capacity: usize,
     eof: bool,
     head_len: usize,
-) -> Result<ReadStatus<'static>, Error> {
+) -> Result<Option<Frame>, Error> {
     if eof {
         return Err(HttpError::Truncated.into());
     }
@@ -511,21 +554,20 @@ fn partial(
         let length = (filled - head_len) as u64;
         return Err(HttpError::BodyTooLarge { length }.into());
     }
-    Ok(ReadStatus::Partial)
+    Ok(None)
 }
 
-/// Decodes a chunked body that starts at `start` in place. Returns the
-/// decoded length and the bytes consumed, or `None` when incomplete.
-/// Nothing is moved until the whole body has arrived.
-fn dechunk(
-    buf: &mut [u8],
+/// Finds the end of a chunked body that starts at `start`, without
+/// changing anything. Returns the decoded length and the bytes consumed,
+/// or `None` when incomplete.
+fn chunked_extent(
+    buf: &[u8],
     filled: usize,
     start: usize,
 ) -> Result<Option<(usize, usize)>, HttpError> {
-    // Pass 1: validate and find the end without touching the buffer.
     let mut pos = start;
     let mut total: u64 = 0;
-    let end = loop {
+    loop {
         let rest = buf.get(pos..filled).unwrap_or(&[]);
         let (header_len, size) = match httparse::parse_chunk_size(rest) {
             Ok(httparse::Status::Complete(v)) => v,
@@ -546,10 +588,9 @@ fn dechunk(
                 };
                 pos += line_end + 2;
                 if line_end == 0 {
-                    break;
+                    return Ok(Some((total as usize, pos)));
                 }
             }
-            break pos;
         }
         let size = size as usize;
         if filled < pos + size + 2 {
@@ -559,8 +600,12 @@ fn dechunk(
             return Err(HttpError::MalformedChunk);
         }
         pos += size + 2;
-    };
-    // Pass 2: move each chunk's data down to make the body contiguous.
+    }
+}
+
+/// Moves each chunk's data down so the body is contiguous. Only called
+/// once [`chunked_extent`] has checked the whole body.
+fn dechunk_in_place(buf: &mut [u8], start: usize, filled: usize) -> Result<(), HttpError> {
     let mut read = start;
     let mut write = start;
     loop {
@@ -570,15 +615,17 @@ fn dechunk(
             return Err(HttpError::MalformedChunk);
         };
         if size == 0 {
-            break;
+            return Ok(());
         }
         let size = size as usize;
         let data = read + header_len;
+        if buf.get(data..data + size).is_none() {
+            return Err(HttpError::MalformedChunk);
+        }
         buf.copy_within(data..data + size, write);
         write += size;
         read = data + size + 2;
     }
-    Ok(Some((write - start, end)))
 }
 
 impl From<HttpError> for Error {

@@ -87,6 +87,8 @@ fn update_contact() {
     assert!(outcome.done);
     assert_eq!(outcome.accounts, ["Valid"]);
     assert_eq!(world.since(from), ["HEAD /new-nonce", "POST /acct/0"]);
+    let shown = world.run(&account, Goal::FetchAccount, Some(&snapshot));
+    assert_eq!(shown.accounts, ["Valid"]);
 }
 
 #[test]

@@ -228,6 +228,8 @@ pub enum Goal<'a> {
         /// Which key signs.
         signer: RevocationSigner,
     },
+    /// Fetch the account object.
+    FetchAccount,
     /// List the account's orders, page by page.
     ListOrders,
     /// Fetch ARI renewal information for a certificate's CertID.
@@ -345,7 +347,8 @@ pub enum Handled<'i> {
         /// ([`Client::fetch_alternate`]).
         alternates: usize,
     },
-    /// The account object (after a contact update or a deactivation).
+    /// The account object (fetched, after a contact update, or after a
+    /// deactivation).
     Account(msg::Account<'i>),
     /// One page of the account's orders.
     OrdersPage(msg::OrdersPage<'i>),
@@ -903,7 +906,7 @@ impl<'a, const N: usize> Client<'a, N> {
             Goal::RolloverKey(_) => Phase::KeyChange,
             Goal::DeactivateAuthorization(_) => Phase::DeactivateAuthz,
             Goal::Revoke { .. } => Phase::Revoke,
-            Goal::ListOrders => Phase::AccountFetch,
+            Goal::ListOrders | Goal::FetchAccount => Phase::AccountFetch,
             Goal::RenewalInfo { .. } => Phase::RenewalInfo,
         }
     }
@@ -1307,6 +1310,11 @@ impl<'a, const N: usize> Client<'a, N> {
                 self.phase = self.start_phase();
             }
             Phase::AccountFetch => {
+                if let Goal::FetchAccount = self.goal {
+                    let account: msg::Account<'i> = msg::parse(body)?;
+                    self.finish();
+                    return Ok(Handled::Account(account));
+                }
                 let account: msg::Account<'_> = msg::parse(body)?;
                 let orders = account
                     .orders

@@ -1,0 +1,340 @@
+//! The blocking loop that drives an acme-core [`Client`] over a
+//! [`Transport`], answering challenges with the built-in responders.
+
+use std::time::{Instant as StdInstant, SystemTime, UNIX_EPOCH};
+
+use acme_core::client::{Client, Event, Handled};
+use acme_core::http::Method;
+use acme_core::msg::ChallengeType;
+use acme_core::time::{Instant, UnixTime};
+
+use crate::error::HostError;
+use crate::responders::{Dns01Hook, Http01Responder, TlsAlpn01Responder};
+use crate::store::{names, StateDir};
+use crate::transport::Transport;
+
+/// The responders available to answer challenges.
+#[derive(Default)]
+pub struct Responders {
+    /// http-01.
+    pub http01: Option<Http01Responder>,
+    /// tls-alpn-01.
+    pub tls_alpn01: Option<TlsAlpn01Responder>,
+    /// dns-01.
+    pub dns01: Option<Dns01Hook>,
+}
+
+/// What a run produced.
+#[derive(Debug, Default)]
+pub struct RunOutput {
+    /// Certificate chains (PEM): the default first, then alternates.
+    pub certificates: Vec<Vec<u8>>,
+    /// Alternate chains the server offered.
+    pub alternates: usize,
+    /// The account object, when the goal returns one.
+    pub account: Option<AccountSummary>,
+    /// Order URLs, for list-orders.
+    pub orders: Vec<String>,
+    /// ARI: (window start, window end, explanation URL, Retry-After seconds).
+    pub renewal_info: Option<(String, String, Option<String>, Option<u64>)>,
+}
+
+/// The parts of an account object worth showing.
+#[derive(Debug, Clone, Default)]
+pub struct AccountSummary {
+    /// `status`.
+    pub status: String,
+    /// `contact`.
+    pub contact: Vec<String>,
+    /// `orders`.
+    pub orders_url: Option<String>,
+}
+
+/// Options for one run.
+pub struct RunOptions<'s> {
+    /// Give up after this instant.
+    pub deadline: StdInstant,
+    /// Where to save the snapshot whenever it changes.
+    pub state: Option<&'s StateDir>,
+    /// Fetch every alternate chain after the default one.
+    pub fetch_alternates: bool,
+    /// Transmit buffer size.
+    pub tx_len: usize,
+}
+
+/// Maps a core error to a host error, with the server's problem document.
+pub fn core_error<const N: usize>(client: &Client<'_, N>, error: acme_core::Error) -> HostError {
+    match error {
+        acme_core::Error::Server(e) => {
+            let p = client.problem();
+            let mut message = match e.kind {
+                Some(kind) => format!("{kind:?} (HTTP {})", e.status),
+                None => format!("HTTP {} without a problem document", e.status),
+            };
+            if !p.detail.is_empty() {
+                message.push_str(&format!(": {}", p.detail));
+            }
+            if !p.instance.is_empty() {
+                message.push_str(&format!(" (see {})", p.instance));
+            }
+            for sub in &p.subproblems {
+                message.push_str(&format!("; {}: {}", sub.identifier, sub.detail));
+            }
+            HostError::Refused(message)
+        }
+        acme_core::Error::Protocol(acme_core::client::ProtocolError::ChallengeInvalid {
+            ..
+        })
+        | acme_core::Error::Protocol(acme_core::client::ProtocolError::OrderInvalid)
+        | acme_core::Error::Protocol(acme_core::client::ProtocolError::AuthorizationInvalid {
+            ..
+        }) => {
+            let p = client.problem();
+            let mut message = format!("{error}: {}", p.detail);
+            for sub in &p.subproblems {
+                message.push_str(&format!("; {}: {}", sub.identifier, sub.detail));
+            }
+            HostError::Refused(message)
+        }
+        acme_core::Error::Protocol(acme_core::client::ProtocolError::RetriesExhausted) => {
+            HostError::Network(error.to_string())
+        }
+        other => HostError::Internal(other.to_string()),
+    }
+}
+
+fn wall_clock() -> UnixTime {
+    UnixTime(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    )
+}
+
+/// Runs `client` until its goal is reached or fails.
+///
+/// # Errors
+/// The failure, mapped to a [`HostError`].
+pub fn run<const N: usize>(
+    client: &mut Client<'_, N>,
+    transport: &mut Transport,
+    responders: &Responders,
+    options: &RunOptions<'_>,
+    progress: &mut dyn FnMut(&str),
+) -> Result<RunOutput, HostError> {
+    let start = StdInstant::now();
+    let now = || Instant(u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX));
+    client.set_wall_clock(now(), wall_clock());
+    let mut tx = vec![0u8; options.tx_len];
+    let mut output = RunOutput::default();
+    let mut done = false;
+    loop {
+        while let Some(event) = client.poll_event() {
+            match event {
+                Event::Provision(task) => {
+                    provision(responders, &task, true)?;
+                    progress(&format!(
+                        "challenge {} ready for {}",
+                        task.kind.as_str(),
+                        identifier_text(&task.identifier)
+                    ));
+                    client.challenge_ready(task.id);
+                }
+                Event::Cleanup(task) => {
+                    if let Err(e) = provision(responders, &task, false) {
+                        log::warn!("cleanup of {}: {e}", task.kind.as_str());
+                    }
+                }
+                Event::SnapshotChanged => {
+                    if let Some(state) = options.state {
+                        let mut buf = vec![0u8; Client::<'_, N>::SNAPSHOT_MAX_LEN];
+                        let snapshot = client
+                            .snapshot(&mut buf)
+                            .map_err(|e| HostError::Internal(e.to_string()))?;
+                        state.write(names::SNAPSHOT, snapshot, 0o600)?;
+                    }
+                }
+                Event::Done => done = true,
+                Event::Failed(e) => return Err(core_error(client, e)),
+            }
+        }
+        if done {
+            if options.fetch_alternates && output.certificates.len() <= output.alternates {
+                let next = u8::try_from(output.certificates.len() - 1).unwrap_or(u8::MAX);
+                client
+                    .fetch_alternate(next)
+                    .map_err(|e| core_error(client, e))?;
+                done = false;
+            } else {
+                return Ok(output);
+            }
+        }
+        if StdInstant::now() >= options.deadline {
+            return Err(HostError::Network("overall deadline passed".into()));
+        }
+        let polled = client.poll_transmit(now(), &mut tx).map(|t| {
+            t.map(|t| Outgoing {
+                host: t.url.host.to_owned(),
+                port: t.url.port,
+                path: t.url.path.to_owned(),
+                method: t.method,
+                step: t.step,
+                len: t.len,
+            })
+        });
+        let transmit = match polled {
+            Ok(t) => t,
+            Err(e) => return Err(core_error(client, e)),
+        };
+        let Some(transmit) = transmit else {
+            if client.is_finished() {
+                return Ok(output);
+            }
+            let Some(deadline) = client.poll_timeout() else {
+                return Err(HostError::Internal(
+                    "the client is waiting for nothing".into(),
+                ));
+            };
+            let wait = std::time::Duration::from_millis(deadline.millis_since(now()));
+            if StdInstant::now() + wait > options.deadline {
+                return Err(HostError::Network(format!(
+                    "the server asks to wait {} s, past the overall deadline",
+                    wait.as_secs()
+                )));
+            }
+            std::thread::sleep(wait);
+            client.handle_timeout(now());
+            continue;
+        };
+        let head = transmit.method == Method::Head;
+        progress(&format!(
+            "{:?}: {} {}",
+            transmit.step,
+            transmit.method.as_str(),
+            transmit.path
+        ));
+        let response = match transport.round_trip(
+            &transmit.host,
+            transmit.port,
+            &tx[..transmit.len],
+            head,
+            options.deadline,
+        ) {
+            Ok(response) => response,
+            Err(e) => {
+                log::debug!("transport: {e}");
+                client.handle_transport_error(now()).map_err(|_| e)?;
+                continue;
+            }
+        };
+        log::debug!("HTTP {}", response.status);
+        match client.handle_response(now(), &response, &mut tx) {
+            Ok(Handled::Certificate {
+                pem, alternates, ..
+            }) => {
+                output.certificates.push(pem.to_vec());
+                output.alternates = alternates;
+            }
+            Ok(Handled::Account(account)) => {
+                output.account = Some(AccountSummary {
+                    status: format!("{:?}", account.status).to_ascii_lowercase(),
+                    contact: account
+                        .contact
+                        .as_slice()
+                        .iter()
+                        .map(|c| c.raw().to_owned())
+                        .collect(),
+                    orders_url: account.orders.map(|o| o.raw().to_owned()),
+                });
+            }
+            Ok(Handled::OrdersPage(page)) => {
+                output
+                    .orders
+                    .extend(page.orders.as_slice().iter().map(|u| u.raw().to_owned()));
+            }
+            Ok(Handled::RenewalInfo { info, retry_after }) => {
+                let retry = match retry_after {
+                    Some(acme_core::http::RetryAfter::Seconds(s)) => Some(s),
+                    Some(acme_core::http::RetryAfter::Date(d)) => {
+                        Some(d.0.saturating_sub(wall_clock().0))
+                    }
+                    None => None,
+                };
+                output.renewal_info = Some((
+                    info.suggested_window.start.raw().to_owned(),
+                    info.suggested_window.end.raw().to_owned(),
+                    info.explanation_url.map(|u| u.raw().to_owned()),
+                    retry,
+                ));
+            }
+            Ok(_) => {}
+            Err(e) => return Err(core_error(client, e)),
+        }
+    }
+}
+
+/// A request to send, copied out of the client's borrow.
+struct Outgoing {
+    host: String,
+    port: u16,
+    path: String,
+    method: Method,
+    step: acme_core::client::Step,
+    len: usize,
+}
+
+fn identifier_text(id: &acme_core::Identifier<'_>) -> String {
+    match id {
+        acme_core::Identifier::Dns(d) => (*d).to_owned(),
+        acme_core::Identifier::Ip(ip) => ip.to_string(),
+    }
+}
+
+fn provision(
+    responders: &Responders,
+    task: &acme_core::client::ChallengeTask<'_>,
+    add: bool,
+) -> Result<(), HostError> {
+    match task.kind {
+        ChallengeType::Http01 => {
+            let r = responders.http01.as_ref().ok_or_else(|| {
+                HostError::Usage("http-01 chosen but no http-01 responder".into())
+            })?;
+            if add {
+                r.add(
+                    task.key_authorization.token(),
+                    task.key_authorization.as_str(),
+                );
+            } else {
+                r.remove(task.key_authorization.token());
+            }
+        }
+        ChallengeType::TlsAlpn01 => {
+            let r = responders
+                .tls_alpn01
+                .as_ref()
+                .ok_or_else(|| HostError::Usage("tls-alpn-01 chosen but no responder".into()))?;
+            if add {
+                r.add(task)?;
+            } else {
+                r.remove(task);
+            }
+        }
+        ChallengeType::Dns01 => {
+            let hook = responders
+                .dns01
+                .as_ref()
+                .ok_or_else(|| HostError::Usage("dns-01 chosen but no --dns-hook".into()))?;
+            let name = task
+                .dns01_record_name()
+                .map_err(|e| HostError::Usage(e.to_string()))?;
+            hook.run(
+                if add { "add" } else { "remove" },
+                &name,
+                task.dns01_value().as_str(),
+            )?;
+        }
+        ChallengeType::Unknown => return Err(HostError::Internal("unknown challenge type".into())),
+    }
+    Ok(())
+}

@@ -1,0 +1,64 @@
+//! The adapter's errors and the tool's exit codes.
+
+use std::fmt;
+
+/// What went wrong, grouped the way the exit code reports it.
+#[derive(Debug)]
+pub enum HostError {
+    /// The command line or configuration is unusable.
+    Usage(String),
+    /// The server refused: the message includes its problem document.
+    Refused(String),
+    /// The network or TLS failed, or the deadline passed.
+    Network(String),
+    /// A local file problem (state directory, keys).
+    Storage(String),
+    /// Anything else, including protocol violations by the server.
+    Internal(String),
+}
+
+impl HostError {
+    /// The process exit code: 2 usage, 3 refused by the server, 4 network,
+    /// 5 local storage, 6 other.
+    #[must_use]
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            HostError::Usage(_) => 2,
+            HostError::Refused(_) => 3,
+            HostError::Network(_) => 4,
+            HostError::Storage(_) => 5,
+            HostError::Internal(_) => 6,
+        }
+    }
+
+    /// A short name of the kind, for `--json` output.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            HostError::Usage(_) => "usage",
+            HostError::Refused(_) => "refused",
+            HostError::Network(_) => "network",
+            HostError::Storage(_) => "storage",
+            HostError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl fmt::Display for HostError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostError::Usage(m) => write!(f, "usage: {m}"),
+            HostError::Refused(m) => write!(f, "refused by the server: {m}"),
+            HostError::Network(m) => write!(f, "network: {m}"),
+            HostError::Storage(m) => write!(f, "state: {m}"),
+            HostError::Internal(m) => write!(f, "error: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for HostError {}
+
+/// Storage errors from std I/O, naming the path.
+pub(crate) fn storage(path: &std::path::Path, e: impl fmt::Display) -> HostError {
+    HostError::Storage(format!("{}: {e}", path.display()))
+}

@@ -1,0 +1,458 @@
+//! `acme`: enrol, renew and revoke certificates with acme-core, answering
+//! challenges itself. Run `acme --help`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use acme_core::client::{Goal, RevocationReason};
+use acme_core::msg::ChallengeType;
+use acme_host::error::HostError;
+use acme_host::ops::{CertificateReport, OrderSpec, OwnedIdentifier, Session, Settings};
+use acme_host::pebble::{free_port, LocalPebble, PebbleOptions};
+use acme_host::tls::Trust;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// An ACME client for devices: enrol, renew and revoke certificates.
+#[derive(Parser, Debug)]
+#[command(name = "acme", version, about)]
+struct Cli {
+    /// Log more (-v protocol steps in detail, -vv everything).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Print a machine-readable result on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Enrol a certificate (or resume an unfinished enrolment).
+    Enroll {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        order: OrderArgs,
+    },
+    /// Renew the saved certificate.
+    Renew {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        order: OrderArgs,
+        /// Renew only when due: per ARI when the CA offers it, otherwise
+        /// when less than a third of the lifetime is left.
+        #[arg(long)]
+        if_due: bool,
+    },
+    /// Revoke the saved certificate.
+    Revoke {
+        #[command(flatten)]
+        common: Common,
+        /// Reason: a name (keyCompromise, superseded, …) or an RFC 5280
+        /// code (0–10 except 7).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Which key signs the request.
+        #[arg(long, value_enum, default_value_t = RevokeBy::Account)]
+        by: RevokeBy,
+    },
+    /// Account operations.
+    Account {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        action: AccountAction,
+    },
+    /// Start a local Pebble CA and enrol a device certificate against it.
+    Demo {
+        /// The identifier to enrol.
+        #[arg(long, default_value = "dns:device.demo.test")]
+        identifier: String,
+        /// The challenge type (http-01 or tls-alpn-01).
+        #[arg(long, value_enum, default_value_t = Challenge::Http01)]
+        challenge: Challenge,
+        /// Keep the state here instead of a temporary directory.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AccountAction {
+    /// Show the account.
+    Show,
+    /// Replace the contacts with those given by --contact.
+    UpdateContact,
+    /// Deactivate the account (irreversible).
+    Deactivate,
+    /// Replace the account key with a fresh one.
+    RolloverKey,
+    /// List the account's orders.
+    ListOrders,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+enum RevokeBy {
+    /// The account key.
+    Account,
+    /// The certificate's own key.
+    Certificate,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum Challenge {
+    #[value(name = "http-01")]
+    Http01,
+    #[value(name = "tls-alpn-01")]
+    TlsAlpn01,
+    #[value(name = "dns-01")]
+    Dns01,
+}
+
+impl Challenge {
+    fn core(self) -> ChallengeType {
+        match self {
+            Challenge::Http01 => ChallengeType::Http01,
+            Challenge::TlsAlpn01 => ChallengeType::TlsAlpn01,
+            Challenge::Dns01 => ChallengeType::Dns01,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+struct Common {
+    /// The ACME directory URL.
+    #[arg(long)]
+    directory: String,
+    /// Where keys, the snapshot and certificates live.
+    #[arg(long, default_value = "acme-state")]
+    state_dir: PathBuf,
+    /// Trust the CA certificates in this PEM file (in addition to the
+    /// system roots). Verification is never switched off.
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
+    /// The challenge type.
+    #[arg(long, value_enum, default_value_t = Challenge::Http01)]
+    challenge: Challenge,
+    /// Address and port of the http-01 responder.
+    #[arg(long, default_value = "0.0.0.0:80")]
+    http_listen: SocketAddr,
+    /// Address and port of the tls-alpn-01 responder.
+    #[arg(long, default_value = "0.0.0.0:443")]
+    tls_listen: SocketAddr,
+    /// dns-01 hook: run as `CMD add|remove NAME VALUE`.
+    #[arg(long)]
+    dns_hook: Option<PathBuf>,
+    /// External Account Binding key id.
+    #[arg(long, requires = "eab_hmac_key")]
+    eab_kid: Option<String>,
+    /// External Account Binding MAC key (base64url, padded or not).
+    #[arg(long, requires = "eab_kid")]
+    eab_hmac_key: Option<String>,
+    /// Account contact, e.g. mailto:ops@example.com (repeatable).
+    #[arg(long)]
+    contact: Vec<String>,
+    /// Use this device key (PKCS#8 or SEC1, PEM or DER; mode 0600).
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 300)]
+    deadline_secs: u64,
+    /// Allow resource URLs on this host too (repeatable).
+    #[arg(long)]
+    allow_host: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct OrderArgs {
+    /// dns:NAME or ip:ADDR (repeatable).
+    #[arg(long = "identifier", short = 'd')]
+    identifiers: Vec<String>,
+    /// The certificate profile, when the CA offers it.
+    #[arg(long)]
+    profile: Option<String>,
+    /// Requested notBefore (RFC 3339).
+    #[arg(long)]
+    not_before: Option<String>,
+    /// Requested notAfter (RFC 3339).
+    #[arg(long)]
+    not_after: Option<String>,
+    /// Also save the alternate chains the CA offers.
+    #[arg(long)]
+    alternates: bool,
+}
+
+impl Common {
+    fn settings(&self) -> Settings {
+        let mut s = Settings::new(&self.directory, &self.state_dir);
+        s.trust = match &self.ca_file {
+            Some(path) => Trust::SystemAnd(path.clone()),
+            None => Trust::System,
+        };
+        s.challenge = self.challenge.core();
+        s.http01_listen = self.http_listen;
+        s.tls_alpn01_listen = self.tls_listen;
+        s.dns_hook = self.dns_hook.clone();
+        s.eab = self.eab_kid.clone().zip(self.eab_hmac_key.clone());
+        s.contact = self.contact.clone();
+        s.key_file = self.key_file.clone();
+        s.deadline = Duration::from_secs(self.deadline_secs);
+        s.allowed_hosts = self.allow_host.clone();
+        s
+    }
+}
+
+impl OrderArgs {
+    fn spec(&self) -> Result<OrderSpec, HostError> {
+        Ok(OrderSpec {
+            identifiers: self
+                .identifiers
+                .iter()
+                .map(|i| OwnedIdentifier::parse(i))
+                .collect::<Result<_, _>>()?,
+            profile: self.profile.clone(),
+            not_before: self.not_before.clone(),
+            not_after: self.not_after.clone(),
+            replaces: None,
+        })
+    }
+}
+
+/// Logs to stderr. Key material never reaches the log.
+struct StderrLogger(log::LevelFilter);
+
+impl log::Log for StderrLogger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= self.0
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            eprintln!("[{}] {}", record.level(), record.args());
+        }
+    }
+    fn flush(&self) {}
+}
+
+fn print_certificate(report: &CertificateReport) {
+    eprintln!("certificate saved to {}", report.path.display());
+    eprintln!(
+        "  subject:  {}",
+        if report.subject.is_empty() {
+            "(empty)"
+        } else {
+            &report.subject
+        }
+    );
+    eprintln!("  SANs:     {}", report.sans.join(", "));
+    eprintln!(
+        "  valid:    {} .. {} (Unix seconds)",
+        report.not_before, report.not_after
+    );
+    eprintln!("  issuer:   {}", report.issuer);
+    eprintln!("  serial:   {}", report.serial);
+    for alt in &report.alternates {
+        eprintln!("  alternate chain saved to {}", alt.display());
+    }
+}
+
+fn certificate_json(report: &CertificateReport) -> serde_json::Value {
+    serde_json::json!({
+        "certificate": report.path,
+        "alternates": report.alternates,
+        "subject": report.subject,
+        "issuer": report.issuer,
+        "sans": report.sans,
+        "not_before": report.not_before,
+        "not_after": report.not_after,
+        "serial": report.serial,
+        "ari_cert_id": report.ari_cert_id,
+    })
+}
+
+fn execute(cli: &Cli, progress: &mut dyn FnMut(&str)) -> Result<serde_json::Value, HostError> {
+    match &cli.command {
+        Command::Enroll { common, order } => {
+            let mut settings = common.settings();
+            settings.fetch_alternates = order.alternates;
+            let mut session = Session::open(settings)?;
+            let report = session.enroll(&order.spec()?, progress)?;
+            print_certificate(&report);
+            Ok(certificate_json(&report))
+        }
+        Command::Renew {
+            common,
+            order,
+            if_due,
+        } => {
+            let mut session = Session::open(common.settings())?;
+            let mut spec = order.spec()?;
+            if spec.identifiers.is_empty() {
+                // Renew what the saved certificate covers.
+                let current = session.current_certificate()?;
+                for san in &current.sans {
+                    let id = san
+                        .strip_prefix("DNS:")
+                        .map(|d| format!("dns:{d}"))
+                        .or_else(|| san.strip_prefix("IP:").map(|i| format!("ip:{i}")))
+                        .unwrap_or_default();
+                    spec.identifiers.push(OwnedIdentifier::parse(&id)?);
+                }
+            }
+            let report = if *if_due {
+                session.renew_if_due(&spec, progress)?
+            } else {
+                spec.replaces = session
+                    .current_certificate()
+                    .ok()
+                    .and_then(|c| c.ari_cert_id);
+                Some(session.enroll(&spec, progress)?)
+            };
+            match report {
+                Some(report) => {
+                    print_certificate(&report);
+                    Ok(
+                        serde_json::json!({"renewed": true, "certificate": certificate_json(&report)}),
+                    )
+                }
+                None => {
+                    eprintln!("not due for renewal");
+                    Ok(serde_json::json!({"renewed": false}))
+                }
+            }
+        }
+        Command::Revoke { common, reason, by } => {
+            let reason = match reason {
+                Some(r) => Some(RevocationReason::parse(r).ok_or_else(|| {
+                    HostError::Usage(format!(
+                        "unknown reason {r}: use a name like keyCompromise or a code 0-10 except 7"
+                    ))
+                })?),
+                None => None,
+            };
+            let mut session = Session::open(common.settings())?;
+            session.revoke(reason, matches!(by, RevokeBy::Certificate), progress)?;
+            eprintln!("certificate revoked");
+            Ok(serde_json::json!({"revoked": true, "reason": reason.map(RevocationReason::name)}))
+        }
+        Command::Account { common, action } => {
+            let mut session = Session::open(common.settings())?;
+            let contact: Vec<&str> = common.contact.iter().map(String::as_str).collect();
+            let output = match action {
+                AccountAction::Show => session.account(Goal::FetchAccount, progress)?,
+                AccountAction::UpdateContact => {
+                    session.account(Goal::UpdateContact(&contact), progress)?
+                }
+                AccountAction::Deactivate => session.account(Goal::DeactivateAccount, progress)?,
+                AccountAction::RolloverKey => {
+                    session.rollover_key(progress)?;
+                    eprintln!(
+                        "account key rolled over; new thumbprint {}",
+                        session.account_thumbprint()
+                    );
+                    return Ok(
+                        serde_json::json!({"rolled_over": true, "thumbprint": session.account_thumbprint()}),
+                    );
+                }
+                AccountAction::ListOrders => session.account(Goal::ListOrders, progress)?,
+            };
+            if let Some(account) = &output.account {
+                eprintln!(
+                    "account status: {}; contact: {}",
+                    account.status,
+                    account.contact.join(", ")
+                );
+            }
+            for order in &output.orders {
+                println!("{order}");
+            }
+            Ok(serde_json::json!({
+                "status": output.account.as_ref().map(|a| a.status.clone()),
+                "contact": output.account.as_ref().map(|a| a.contact.clone()),
+                "orders": output.orders,
+            }))
+        }
+        Command::Demo {
+            identifier,
+            challenge,
+            state_dir,
+        } => demo(identifier, *challenge, state_dir.clone(), progress),
+    }
+}
+
+fn demo(
+    identifier: &str,
+    challenge: Challenge,
+    state_dir: Option<PathBuf>,
+    progress: &mut dyn FnMut(&str),
+) -> Result<serde_json::Value, HostError> {
+    if challenge == Challenge::Dns01 {
+        return Err(HostError::Usage(
+            "the demo answers http-01 or tls-alpn-01".into(),
+        ));
+    }
+    let http_port = free_port()?;
+    let tls_port = free_port()?;
+    progress("starting a local Pebble CA");
+    let pebble = LocalPebble::start(&PebbleOptions {
+        env: vec![("PEBBLE_VA_ALWAYS_VALID".into(), "0".into())],
+        http01_port: http_port,
+        tls_alpn01_port: tls_port,
+        ..PebbleOptions::default()
+    })?;
+    progress(&format!("Pebble is at {}", pebble.directory_url));
+    let temp = pebble.dir().join("state");
+    let state = state_dir.unwrap_or(temp);
+    let mut settings = Settings::new(&pebble.directory_url, &state);
+    settings.trust = Trust::Only(pebble.ca_file.clone());
+    settings.challenge = challenge.core();
+    settings.http01_listen = SocketAddr::from(([127, 0, 0, 1], http_port));
+    settings.tls_alpn01_listen = SocketAddr::from(([127, 0, 0, 1], tls_port));
+    settings.deadline = Duration::from_secs(120);
+    let mut session = Session::open(settings)?;
+    let spec = OrderSpec {
+        identifiers: vec![OwnedIdentifier::parse(identifier)?],
+        ..OrderSpec::default()
+    };
+    let report = session.enroll(&spec, progress)?;
+    print_certificate(&report);
+    let stats = session.stats();
+    eprintln!(
+        "{} requests on {} connection(s), {} bytes sent, {} received (HTTP, before TLS)",
+        stats.requests, stats.connections, stats.bytes_sent, stats.bytes_received
+    );
+    Ok(certificate_json(&report))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => log::LevelFilter::Warn,
+        1 => log::LevelFilter::Debug,
+        _ => log::LevelFilter::Trace,
+    };
+    let _ = log::set_boxed_logger(Box::new(StderrLogger(level)));
+    log::set_max_level(level);
+    let mut progress = |line: &str| eprintln!("acme: {line}");
+    match execute(&cli, &mut progress) {
+        Ok(value) => {
+            if cli.json {
+                println!("{}", serde_json::json!({"ok": true, "result": value}));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("acme: {e}");
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"ok": false, "error": e.kind(), "message": e.to_string()})
+                );
+            }
+            ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
+        }
+    }
+}

@@ -1,0 +1,540 @@
+//! The operations the tool offers, as library calls: enrol, renew, revoke,
+//! and the account operations. Each opens the state directory, restores
+//! the core's snapshot (so a rerun resumes), runs one goal, and saves what
+//! it produced.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use acme_core::client::{
+    Client, Config, EabCredentials, Goal, OrderRequest, RevocationReason, RevocationSigner,
+};
+use acme_core::eab::EabKey;
+use acme_core::msg::ChallengeType;
+use acme_core::{Es256Signer as _, Identifier, SoftwareKey};
+use der::Decode as _;
+
+use crate::driver::{run, Responders, RunOptions, RunOutput};
+use crate::error::{storage, HostError};
+use crate::responders::{Dns01Hook, Http01Responder, TlsAlpn01Responder};
+use crate::store::{load_key, names, StateDir};
+use crate::tls::{client_config, Trust};
+use crate::transport::{Transport, TransportStats};
+
+/// An identifier as the command line gives it: `dns:NAME` or `ip:ADDR`
+/// (a bare name is a dns name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnedIdentifier {
+    /// A dns name.
+    Dns(String),
+    /// An IP address.
+    Ip(IpAddr),
+}
+
+impl OwnedIdentifier {
+    /// Parses `dns:NAME`, `ip:ADDR` or `NAME`.
+    ///
+    /// # Errors
+    /// [`HostError::Usage`] for a malformed identifier.
+    pub fn parse(text: &str) -> Result<Self, HostError> {
+        let id = if let Some(ip) = text.strip_prefix("ip:") {
+            OwnedIdentifier::Ip(
+                ip.parse()
+                    .map_err(|_| HostError::Usage(format!("not an IP address: {ip}")))?,
+            )
+        } else {
+            let name = text.strip_prefix("dns:").unwrap_or(text);
+            acme_core::identifier::validate_dns_name(name)
+                .map_err(|e| HostError::Usage(format!("identifier {name}: {e}")))?;
+            OwnedIdentifier::Dns(name.to_ascii_lowercase())
+        };
+        Ok(id)
+    }
+
+    /// The core's borrowed form.
+    #[must_use]
+    pub fn as_core(&self) -> Identifier<'_> {
+        match self {
+            OwnedIdentifier::Dns(d) => Identifier::Dns(d),
+            OwnedIdentifier::Ip(ip) => Identifier::Ip(*ip),
+        }
+    }
+}
+
+/// Everything an operation needs to reach the CA.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The ACME directory URL.
+    pub directory: String,
+    /// TLS trust.
+    pub trust: Trust,
+    /// The state directory.
+    pub state_dir: PathBuf,
+    /// Account contacts (`mailto:…`).
+    pub contact: Vec<String>,
+    /// EAB key id and base64url MAC key.
+    pub eab: Option<(String, String)>,
+    /// The challenge type to use.
+    pub challenge: ChallengeType,
+    /// Where the http-01 responder listens.
+    pub http01_listen: SocketAddr,
+    /// Where the tls-alpn-01 responder listens.
+    pub tls_alpn01_listen: SocketAddr,
+    /// The dns-01 hook command.
+    pub dns_hook: Option<PathBuf>,
+    /// A device key to use instead of the state directory's.
+    pub key_file: Option<PathBuf>,
+    /// Overall deadline.
+    pub deadline: Duration,
+    /// Per socket operation timeout.
+    pub io_timeout: Duration,
+    /// Hosts besides the directory's that resource URLs may use.
+    pub allowed_hosts: Vec<String>,
+    /// Save alternate chains too.
+    pub fetch_alternates: bool,
+}
+
+impl Settings {
+    /// Settings with defaults: http-01 on port 80, tls-alpn-01 on 443,
+    /// 5 minutes overall, 30 s per socket operation.
+    #[must_use]
+    pub fn new(directory: impl Into<String>, state_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            directory: directory.into(),
+            trust: Trust::System,
+            state_dir: state_dir.into(),
+            contact: Vec::new(),
+            eab: None,
+            challenge: ChallengeType::Http01,
+            http01_listen: SocketAddr::from(([0, 0, 0, 0], 80)),
+            tls_alpn01_listen: SocketAddr::from(([0, 0, 0, 0], 443)),
+            dns_hook: None,
+            key_file: None,
+            deadline: Duration::from_secs(300),
+            io_timeout: Duration::from_secs(30),
+            allowed_hosts: Vec::new(),
+            fetch_alternates: false,
+        }
+    }
+}
+
+/// What to order.
+#[derive(Debug, Clone, Default)]
+pub struct OrderSpec {
+    /// The identifiers.
+    pub identifiers: Vec<OwnedIdentifier>,
+    /// `profile`, sent when the CA offers it.
+    pub profile: Option<String>,
+    /// `notBefore` (RFC 3339).
+    pub not_before: Option<String>,
+    /// `notAfter` (RFC 3339).
+    pub not_after: Option<String>,
+    /// ARI CertID of the certificate replaced.
+    pub replaces: Option<String>,
+}
+
+/// A saved certificate, described.
+#[derive(Debug, Clone, Default)]
+pub struct CertificateReport {
+    /// Where the chain was saved.
+    pub path: PathBuf,
+    /// Alternate chains saved.
+    pub alternates: Vec<PathBuf>,
+    /// Subject DN.
+    pub subject: String,
+    /// Issuer DN.
+    pub issuer: String,
+    /// subjectAltNames.
+    pub sans: Vec<String>,
+    /// Start of validity (Unix seconds).
+    pub not_before: u64,
+    /// End of validity (Unix seconds).
+    pub not_after: u64,
+    /// Serial, hex.
+    pub serial: String,
+    /// ARI CertID, when the certificate has an AKI.
+    pub ari_cert_id: Option<String>,
+}
+
+/// An open state directory with its keys.
+pub struct Session {
+    settings: Settings,
+    state: StateDir,
+    account_key: SoftwareKey,
+    device_key: SoftwareKey,
+    eab_key: Option<EabKey>,
+    transport: Transport,
+    /// True when this session generated the account key.
+    pub new_account_key: bool,
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Session {
+    /// Opens the state directory, loading or creating the keys.
+    ///
+    /// # Errors
+    /// [`HostError`] for unusable settings, keys or TLS trust.
+    pub fn open(settings: Settings) -> Result<Self, HostError> {
+        let state = StateDir::open(&settings.state_dir)?;
+        let (account_key, new_account_key) = state.load_or_create_key(names::ACCOUNT_KEY)?;
+        let device_key = match &settings.key_file {
+            Some(path) => load_key(path)?,
+            None => state.load_or_create_key(names::DEVICE_KEY)?.0,
+        };
+        let eab_key = match &settings.eab {
+            Some((_, key)) => Some(
+                EabKey::from_base64url(key)
+                    .map_err(|e| HostError::Usage(format!("--eab-hmac-key: {e}")))?,
+            ),
+            None => None,
+        };
+        let config = client_config(&settings.trust)?;
+        let transport = Transport::new(config, 64 * 1024, settings.io_timeout);
+        Ok(Self {
+            settings,
+            state,
+            account_key,
+            device_key,
+            eab_key,
+            transport,
+            new_account_key,
+        })
+    }
+
+    /// Transport counters so far.
+    #[must_use]
+    pub fn stats(&self) -> TransportStats {
+        self.transport.stats
+    }
+
+    /// The state directory.
+    #[must_use]
+    pub fn state(&self) -> &StateDir {
+        &self.state
+    }
+
+    fn responders(&self) -> Result<Responders, HostError> {
+        let mut r = Responders::default();
+        match self.settings.challenge {
+            ChallengeType::Http01 => {
+                r.http01 = Some(Http01Responder::start(self.settings.http01_listen)?)
+            }
+            ChallengeType::TlsAlpn01 => {
+                r.tls_alpn01 = Some(TlsAlpn01Responder::start(self.settings.tls_alpn01_listen)?);
+            }
+            ChallengeType::Dns01 => {
+                let hook = self
+                    .settings
+                    .dns_hook
+                    .as_ref()
+                    .ok_or_else(|| HostError::Usage("dns-01 needs --dns-hook".into()))?;
+                r.dns01 = Some(Dns01Hook::new(hook));
+            }
+            ChallengeType::Unknown => {
+                return Err(HostError::Usage("unknown challenge type".into()))
+            }
+        }
+        Ok(r)
+    }
+
+    /// Runs one goal with `account_key` as the account key.
+    fn run_goal(
+        &mut self,
+        goal: Goal<'_>,
+        account_key: Option<&SoftwareKey>,
+        responders: &Responders,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<RunOutput, HostError> {
+        let eab = match (&self.settings.eab, &self.eab_key) {
+            (Some((kid, _)), Some(key)) => Some(EabCredentials { kid, key }),
+            _ => None,
+        };
+        let allowed: Vec<&str> = self
+            .settings
+            .allowed_hosts
+            .iter()
+            .map(String::as_str)
+            .collect();
+        let contact: Vec<&str> = self.settings.contact.iter().map(String::as_str).collect();
+        let preference = [self.settings.challenge];
+        let mut config = Config::new(&self.settings.directory);
+        config.contact = &contact;
+        config.eab = eab;
+        config.allowed_hosts = &allowed;
+        config.challenge_preference = &preference;
+        let account = account_key.unwrap_or(&self.account_key);
+        let mut client: Client<'_> = Client::new(&config, account, goal)
+            .map_err(|e| HostError::Usage(e.to_string()))?
+            .with_device_key(&self.device_key);
+        if let Some(snapshot) = self.state.read(names::SNAPSHOT)? {
+            if let Err(e) = client.restore(&snapshot) {
+                log::warn!("ignoring the saved snapshot ({e}); starting afresh");
+            }
+        }
+        let options = RunOptions {
+            deadline: Instant::now() + self.settings.deadline,
+            state: Some(&self.state),
+            fetch_alternates: self.settings.fetch_alternates,
+            tx_len: 16 * 1024,
+        };
+        let out = run(
+            &mut client,
+            &mut self.transport,
+            responders,
+            &options,
+            progress,
+        );
+        self.transport.close();
+        out
+    }
+
+    /// Enrols (or re-enrols) a certificate and saves it.
+    ///
+    /// # Errors
+    /// [`HostError`] describing the failure; nothing is overwritten then.
+    pub fn enroll(
+        &mut self,
+        spec: &OrderSpec,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<CertificateReport, HostError> {
+        if spec.identifiers.is_empty() {
+            return Err(HostError::Usage(
+                "at least one --identifier is needed".into(),
+            ));
+        }
+        let ids: Vec<Identifier<'_>> = spec
+            .identifiers
+            .iter()
+            .map(OwnedIdentifier::as_core)
+            .collect();
+        let mut order = OrderRequest::new(&ids);
+        order.profile = spec.profile.as_deref();
+        order.not_before = spec.not_before.as_deref();
+        order.not_after = spec.not_after.as_deref();
+        order.replaces = spec.replaces.as_deref();
+        let responders = self.responders()?;
+        let output = self.run_goal(Goal::Enrol(order), None, &responders, progress)?;
+        let chain = output
+            .certificates
+            .first()
+            .ok_or_else(|| HostError::Internal("the flow ended without a certificate".into()))?;
+        // The core checked the leaf against the CSR; the whole chain must
+        // also parse before anything replaces the old certificate.
+        crate::pebble::chain_ders(chain)?;
+        self.state.write(names::CERTIFICATE, chain, 0o644)?;
+        let mut alternates = Vec::new();
+        for (i, alt) in output.certificates.iter().enumerate().skip(1) {
+            crate::pebble::chain_ders(alt)?;
+            let name = format!("cert-alt-{}.pem", i - 1);
+            self.state.write(&name, alt, 0o644)?;
+            alternates.push(self.state.file(&name));
+        }
+        let mut report = describe_chain(chain)?;
+        report.path = self.state.file(names::CERTIFICATE);
+        report.alternates = alternates;
+        Ok(report)
+    }
+
+    /// The saved certificate, described.
+    ///
+    /// # Errors
+    /// [`HostError::Storage`] when there is none or it is malformed.
+    pub fn current_certificate(&self) -> Result<CertificateReport, HostError> {
+        let path = self.state.file(names::CERTIFICATE);
+        let pem = self
+            .state
+            .read(names::CERTIFICATE)?
+            .ok_or_else(|| storage(&path, "no certificate yet"))?;
+        let mut report = describe_chain(&pem)?;
+        report.path = path;
+        Ok(report)
+    }
+
+    /// Fetches ARI renewal information for the saved certificate:
+    /// (window start, end, explanation, Retry-After seconds).
+    ///
+    /// # Errors
+    /// [`HostError`], including when the CA offers no ARI.
+    pub fn renewal_info(&mut self, progress: &mut dyn FnMut(&str)) -> Result<RunOutput, HostError> {
+        let cert = self.current_certificate()?;
+        let id = cert.ari_cert_id.ok_or_else(|| {
+            HostError::Internal("the certificate has no AKI: no ARI CertID".into())
+        })?;
+        let responders = Responders::default();
+        self.run_goal(
+            Goal::RenewalInfo { cert_id: &id },
+            None,
+            &responders,
+            progress,
+        )
+    }
+
+    /// Renews when due. With ARI, due means now is past the suggested
+    /// window's start; without, less than a third of the lifetime is left.
+    /// Returns `None` when not due.
+    ///
+    /// # Errors
+    /// [`HostError`].
+    pub fn renew_if_due(
+        &mut self,
+        spec: &OrderSpec,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<Option<CertificateReport>, HostError> {
+        let current = self.current_certificate()?;
+        let now = now_unix();
+        let mut spec = spec.clone();
+        let due = match self.renewal_info(progress) {
+            Ok(info) => {
+                let start = info
+                    .renewal_info
+                    .as_ref()
+                    .and_then(|(s, _, _, _)| acme_core::time::parse_rfc3339(s))
+                    .map_or(0, |t| t.0);
+                progress(&format!("ARI window starts at {start}"));
+                spec.replaces = current.ari_cert_id.clone();
+                now >= start
+            }
+            Err(e) => {
+                progress(&format!(
+                    "no ARI ({e}); deciding from the remaining lifetime"
+                ));
+                let lifetime = current.not_after.saturating_sub(current.not_before);
+                current.not_after.saturating_sub(now) < lifetime / 3
+            }
+        };
+        if !due {
+            return Ok(None);
+        }
+        self.enroll(&spec, progress).map(Some)
+    }
+
+    /// Revokes the saved certificate.
+    ///
+    /// # Errors
+    /// [`HostError`].
+    pub fn revoke(
+        &mut self,
+        reason: Option<RevocationReason>,
+        by_certificate_key: bool,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<(), HostError> {
+        let pem = self.state.read(names::CERTIFICATE)?.ok_or_else(|| {
+            storage(
+                &self.state.file(names::CERTIFICATE),
+                "no certificate to revoke",
+            )
+        })?;
+        let der = crate::pebble::chain_ders(&pem)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| HostError::Internal("empty chain".into()))?;
+        let signer = if by_certificate_key {
+            RevocationSigner::CertificateKey
+        } else {
+            RevocationSigner::Account
+        };
+        let goal = Goal::Revoke {
+            certificate_der: &der,
+            reason,
+            signer,
+        };
+        self.run_goal(goal, None, &Responders::default(), progress)
+            .map(|_| ())
+    }
+
+    /// Runs an account goal (show, update-contact, deactivate, list-orders).
+    ///
+    /// # Errors
+    /// [`HostError`].
+    pub fn account(
+        &mut self,
+        goal: Goal<'_>,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<RunOutput, HostError> {
+        self.run_goal(goal, None, &Responders::default(), progress)
+    }
+
+    /// Rolls the account key over to a fresh key, then replaces
+    /// `account.key` (the old one is kept as `account.key.old`).
+    ///
+    /// # Errors
+    /// [`HostError`]; the old key stays in place on failure.
+    pub fn rollover_key(&mut self, progress: &mut dyn FnMut(&str)) -> Result<(), HostError> {
+        let new_key = SoftwareKey::generate(&mut rand_core::OsRng);
+        let new_pem = crate::store::key_pem(&new_key)?;
+        // Saved first, so a crash after the server switched keeps the key.
+        self.state
+            .write("account.key.new", new_pem.as_bytes(), 0o600)?;
+        let old = self.account_key.clone();
+        self.run_goal(
+            Goal::RolloverKey(&new_key),
+            Some(&old),
+            &Responders::default(),
+            progress,
+        )?;
+        let old_pem = crate::store::key_pem(&old)?;
+        self.state
+            .write("account.key.old", old_pem.as_bytes(), 0o600)?;
+        self.state
+            .write(names::ACCOUNT_KEY, new_pem.as_bytes(), 0o600)?;
+        self.state.remove("account.key.new")?;
+        self.account_key = new_key;
+        Ok(())
+    }
+
+    /// The account key's public JWK thumbprint.
+    #[must_use]
+    pub fn account_thumbprint(&self) -> String {
+        self.account_key
+            .public_key()
+            .thumbprint()
+            .to_base64url()
+            .as_str()
+            .to_owned()
+    }
+}
+
+/// Describes the leaf of a PEM chain.
+///
+/// # Errors
+/// [`HostError::Internal`] for a malformed chain.
+pub fn describe_chain(pem: &[u8]) -> Result<CertificateReport, HostError> {
+    let ders = crate::pebble::chain_ders(pem)?;
+    let leaf_der = ders
+        .first()
+        .ok_or_else(|| HostError::Internal("empty chain".into()))?;
+    let leaf = x509_cert::Certificate::from_der(leaf_der)
+        .map_err(|e| HostError::Internal(e.to_string()))?;
+    let core = acme_core::cert::Certificate::from_der(leaf_der)
+        .map_err(|e| HostError::Internal(e.to_string()))?;
+    let sans = core
+        .subject_alt_names()
+        .map(|names| {
+            names
+                .map(|n| match n {
+                    acme_core::cert::SanEntry::Dns(d) => format!("DNS:{d}"),
+                    acme_core::cert::SanEntry::Ip(ip) => format!("IP:{ip}"),
+                    acme_core::cert::SanEntry::Other(t) => format!("other:{t:#x}"),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut id = [0u8; 256];
+    Ok(CertificateReport {
+        path: PathBuf::new(),
+        alternates: Vec::new(),
+        subject: leaf.tbs_certificate.subject.to_string(),
+        issuer: leaf.tbs_certificate.issuer.to_string(),
+        sans,
+        not_before: core.not_before().unwrap_or(0),
+        not_after: core.not_after().unwrap_or(0),
+        serial: core.serial().iter().map(|b| format!("{b:02x}")).collect(),
+        ari_cert_id: core.write_ari_cert_id(&mut id).ok().map(str::to_owned),
+    })
+}

@@ -1,0 +1,391 @@
+//! A local Pebble CA (Debian package `pebble`) for the `demo` command and
+//! the interop tests: free loopback ports, a fresh test root and
+//! `localhost` certificate for its HTTPS, and `pebble-challtestsrv` as its
+//! DNS server so any test name resolves to 127.0.0.1.
+
+use std::io::Read as _;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use der::{Decode as _, Encode as _};
+use p256::ecdsa::SigningKey;
+use p256::pkcs8::{EncodePrivateKey as _, LineEnding};
+use x509_cert::builder::{Builder, CertificateBuilder, Profile};
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::pkix::{ExtendedKeyUsage, SubjectAltName};
+use x509_cert::name::Name;
+use x509_cert::serial_number::SerialNumber;
+use x509_cert::spki::SubjectPublicKeyInfoOwned;
+use x509_cert::time::Validity;
+
+use crate::error::HostError;
+
+/// What the local Pebble should look like.
+#[derive(Debug, Clone, Default)]
+pub struct PebbleOptions {
+    /// Extra environment, e.g. `PEBBLE_VA_ALWAYS_VALID=1`.
+    pub env: Vec<(String, String)>,
+    /// The port Pebble's validator connects to for http-01 (our responder).
+    pub http01_port: u16,
+    /// The port Pebble's validator connects to for tls-alpn-01.
+    pub tls_alpn01_port: u16,
+    /// Require External Account Binding with these (kid, base64url key).
+    pub eab_keys: Vec<(String, String)>,
+    /// Start Pebble with `-strict`.
+    pub strict: bool,
+}
+
+/// A running Pebble (and challtestsrv); both are stopped when dropped.
+pub struct LocalPebble {
+    dir: PathBuf,
+    children: Vec<Child>,
+    /// The ACME directory URL.
+    pub directory_url: String,
+    /// The PEM file of the root that signed Pebble's HTTPS certificate:
+    /// pass it as the CA file.
+    pub ca_file: PathBuf,
+    /// Pebble's management interface base URL (roots, intermediates).
+    pub management_url: String,
+    /// challtestsrv's management interface (host:port, plain HTTP).
+    pub challtestsrv: SocketAddr,
+    /// Pebble's log file.
+    pub log_file: PathBuf,
+}
+
+/// A free TCP port on 127.0.0.1.
+///
+/// # Errors
+/// [`HostError::Internal`] when no port can be bound.
+pub fn free_port() -> Result<u16, HostError> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| HostError::Internal(format!("no free port: {e}")))
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(program))
+        .find(|p| p.is_file())
+}
+
+fn x509_time(unix: u64) -> Result<x509_cert::time::Time, HostError> {
+    der::asn1::UtcTime::from_unix_duration(Duration::from_secs(unix))
+        .map(x509_cert::time::Time::UtcTime)
+        .map_err(|e| HostError::Internal(format!("time: {e}")))
+}
+
+fn internal(e: impl std::fmt::Display) -> HostError {
+    HostError::Internal(format!("test CA: {e}"))
+}
+
+/// Makes a test root and a `localhost`/127.0.0.1 leaf it signs; returns
+/// (root PEM, leaf PEM, leaf PKCS#8 PEM).
+fn test_tls_certificates() -> Result<(String, String, String), HostError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(internal)?
+        .as_secs();
+    let validity = Validity {
+        not_before: x509_time(now - 3600)?,
+        not_after: x509_time(now + 30 * 86_400)?,
+    };
+    let root_key = SigningKey::random(&mut rand_core::OsRng);
+    let root_name: Name = "CN=acme-device test root".parse().map_err(internal)?;
+    let root_spki =
+        SubjectPublicKeyInfoOwned::from_key(*root_key.verifying_key()).map_err(internal)?;
+    let root = CertificateBuilder::new(
+        Profile::Root,
+        SerialNumber::new(&[1]).map_err(internal)?,
+        validity,
+        root_name.clone(),
+        root_spki,
+        &root_key,
+    )
+    .map_err(internal)?
+    .build::<p256::ecdsa::DerSignature>()
+    .map_err(internal)?;
+    let leaf_key = SigningKey::random(&mut rand_core::OsRng);
+    let leaf_spki =
+        SubjectPublicKeyInfoOwned::from_key(*leaf_key.verifying_key()).map_err(internal)?;
+    let profile = Profile::Leaf {
+        issuer: root_name,
+        enable_key_agreement: false,
+        enable_key_encipherment: false,
+    };
+    let mut leaf = CertificateBuilder::new(
+        profile,
+        SerialNumber::new(&[2]).map_err(internal)?,
+        validity,
+        "CN=localhost".parse().map_err(internal)?,
+        leaf_spki,
+        &root_key,
+    )
+    .map_err(internal)?;
+    leaf.add_extension(&SubjectAltName(vec![
+        GeneralName::DnsName(der::asn1::Ia5String::new("localhost").map_err(internal)?),
+        GeneralName::IpAddress(der::asn1::OctetString::new(vec![127, 0, 0, 1]).map_err(internal)?),
+    ]))
+    .map_err(internal)?;
+    leaf.add_extension(&ExtendedKeyUsage(vec![const_oid_server_auth()]))
+        .map_err(internal)?;
+    let leaf = leaf
+        .build::<p256::ecdsa::DerSignature>()
+        .map_err(internal)?;
+    let pem = |der: Vec<u8>| {
+        der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &der).map_err(internal)
+    };
+    let key = leaf_key.to_pkcs8_pem(LineEnding::LF).map_err(internal)?;
+    Ok((
+        pem(root.to_der().map_err(internal)?)?,
+        pem(leaf.to_der().map_err(internal)?)?,
+        key.to_string(),
+    ))
+}
+
+fn const_oid_server_auth() -> der::asn1::ObjectIdentifier {
+    der::asn1::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.1")
+}
+
+fn wait_for_port(port: u16, child: &mut Child, log: &Path, what: &str) -> Result<(), HostError> {
+    let until = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < until {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut text = String::new();
+            let _ = std::fs::File::open(log).and_then(|mut f| f.read_to_string(&mut text));
+            return Err(HostError::Internal(format!(
+                "{what} exited ({status}):\n{text}"
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(HostError::Internal(format!(
+        "{what} did not start listening on port {port}"
+    )))
+}
+
+impl LocalPebble {
+    /// Starts challtestsrv and Pebble.
+    ///
+    /// # Errors
+    /// [`HostError::Usage`] when the `pebble` package is missing (with the
+    /// command that installs it), [`HostError::Internal`] otherwise.
+    pub fn start(options: &PebbleOptions) -> Result<Self, HostError> {
+        let (Some(pebble), Some(challtestsrv)) = (which("pebble"), which("pebble-challtestsrv"))
+        else {
+            return Err(HostError::Usage(
+                "Pebble is not installed: install it with `sudo apt-get install pebble` (Debian package `pebble`, which also provides pebble-challtestsrv)".into(),
+            ));
+        };
+        let dir = std::env::temp_dir().join(format!(
+            "acme-device-pebble-{}-{}",
+            std::process::id(),
+            free_port()?
+        ));
+        std::fs::create_dir_all(&dir).map_err(internal)?;
+        let mut this = Self {
+            dir: dir.clone(),
+            children: Vec::new(),
+            directory_url: String::new(),
+            ca_file: dir.join("root.pem"),
+            management_url: String::new(),
+            challtestsrv: SocketAddr::from(([127, 0, 0, 1], 0)),
+            log_file: dir.join("pebble.log"),
+        };
+        let (root, leaf, key) = test_tls_certificates()?;
+        std::fs::write(&this.ca_file, root).map_err(internal)?;
+        std::fs::write(dir.join("cert.pem"), leaf).map_err(internal)?;
+        std::fs::write(dir.join("key.pem"), key).map_err(internal)?;
+
+        let dns_port = free_port()?;
+        let challtest_management = free_port()?;
+        this.challtestsrv = SocketAddr::from(([127, 0, 0, 1], challtest_management));
+        let challtest_log = dir.join("challtestsrv.log");
+        let mut challtest = Command::new(challtestsrv)
+            .args([
+                "-dns01",
+                &format!("127.0.0.1:{dns_port}"),
+                "-http01",
+                "",
+                "-https01",
+                "",
+                "-tlsalpn01",
+                "",
+                "-management",
+                &format!("127.0.0.1:{challtest_management}"),
+                "-defaultIPv4",
+                "127.0.0.1",
+                "-defaultIPv6",
+                "",
+            ])
+            .stdout(Stdio::from(
+                std::fs::File::create(&challtest_log).map_err(internal)?,
+            ))
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(internal)?;
+        let started = wait_for_port(
+            challtest_management,
+            &mut challtest,
+            &challtest_log,
+            "pebble-challtestsrv",
+        );
+        this.children.push(challtest);
+        started?;
+
+        let port = free_port()?;
+        let management = free_port()?;
+        let mut config = serde_json::json!({"pebble": {
+            "listenAddress": format!("127.0.0.1:{port}"),
+            "managementListenAddress": format!("127.0.0.1:{management}"),
+            "certificate": dir.join("cert.pem"),
+            "privateKey": dir.join("key.pem"),
+            "httpPort": options.http01_port,
+            "tlsPort": options.tls_alpn01_port,
+            "ocspResponderURL": "",
+            "externalAccountBindingRequired": !options.eab_keys.is_empty(),
+        }});
+        if !options.eab_keys.is_empty() {
+            let keys: serde_json::Map<String, serde_json::Value> = options
+                .eab_keys
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect();
+            config["pebble"]["externalAccountMACKeys"] = serde_json::Value::Object(keys);
+        }
+        let config_path = dir.join("pebble-config.json");
+        std::fs::write(&config_path, config.to_string()).map_err(internal)?;
+        let mut command = Command::new(pebble);
+        command
+            .arg("-config")
+            .arg(&config_path)
+            .arg("-dnsserver")
+            .arg(format!("127.0.0.1:{dns_port}"));
+        if options.strict {
+            command.arg("-strict");
+        }
+        command.env("PEBBLE_VA_NOSLEEP", "1");
+        for (k, v) in &options.env {
+            command.env(k, v);
+        }
+        let log = std::fs::File::create(&this.log_file).map_err(internal)?;
+        let log2 = log.try_clone().map_err(internal)?;
+        let mut child = command
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log2))
+            .spawn()
+            .map_err(internal)?;
+        let started = wait_for_port(port, &mut child, &this.log_file, "pebble");
+        this.children.push(child);
+        started?;
+        wait_for_port(
+            management,
+            this.children
+                .last_mut()
+                .ok_or_else(|| internal("no child"))?,
+            &this.log_file,
+            "pebble management",
+        )?;
+        this.directory_url = format!("https://localhost:{port}/dir");
+        this.management_url = format!("https://localhost:{management}");
+        Ok(this)
+    }
+
+    /// Adds a TXT record through challtestsrv (what a dns-01 hook does).
+    ///
+    /// # Errors
+    /// [`HostError::Network`] when challtestsrv does not accept it.
+    pub fn set_txt(&self, name: &str, value: &str) -> Result<(), HostError> {
+        let fqdn = if name.ends_with('.') {
+            name.to_owned()
+        } else {
+            format!("{name}.")
+        };
+        let body = serde_json::json!({"host": fqdn, "value": value}).to_string();
+        challtest_post(self.challtestsrv, "/set-txt", &body)
+    }
+
+    /// Removes a TXT record through challtestsrv.
+    ///
+    /// # Errors
+    /// [`HostError::Network`] when challtestsrv does not accept it.
+    pub fn clear_txt(&self, name: &str) -> Result<(), HostError> {
+        let fqdn = if name.ends_with('.') {
+            name.to_owned()
+        } else {
+            format!("{name}.")
+        };
+        let body = serde_json::json!({"host": fqdn}).to_string();
+        challtest_post(self.challtestsrv, "/clear-txt", &body)
+    }
+
+    /// The scratch directory of this Pebble.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// A plain-HTTP POST to challtestsrv's management interface.
+///
+/// # Errors
+/// [`HostError::Network`].
+pub fn challtest_post(addr: SocketAddr, path: &str, body: &str) -> Result<(), HostError> {
+    use std::io::Write as _;
+    let mut stream =
+        TcpStream::connect(addr).map_err(|e| HostError::Network(format!("challtestsrv: {e}")))?;
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| HostError::Network(format!("challtestsrv: {e}")))?;
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    if response.starts_with("HTTP/1.1 200") {
+        Ok(())
+    } else {
+        Err(HostError::Network(format!(
+            "challtestsrv {path}: {}",
+            response.lines().next().unwrap_or("")
+        )))
+    }
+}
+
+impl Drop for LocalPebble {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Parses a PEM certificate chain into DER certificates.
+///
+/// # Errors
+/// [`HostError::Internal`] for malformed PEM.
+pub fn chain_ders(pem: &[u8]) -> Result<Vec<Vec<u8>>, HostError> {
+    let mut out = Vec::new();
+    for block in acme_core::pem::certificates(pem) {
+        let block = block.map_err(|e| HostError::Internal(e.to_string()))?;
+        let mut der = vec![0u8; block.decoded_len()];
+        let n = block
+            .decode(&mut der)
+            .map_err(|e| HostError::Internal(e.to_string()))?
+            .len();
+        der.truncate(n);
+        let _ = x509_cert::Certificate::from_der(&der).map_err(internal)?;
+        out.push(der);
+    }
+    Ok(out)
+}

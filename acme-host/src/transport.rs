@@ -1,0 +1,247 @@
+//! One persistent keep-alive HTTPS connection for a whole flow, carrying
+//! the bytes acme-core's HTTP/1.1 codec writes and reads. If the server
+//! closes it, the next request reconnects.
+
+use std::io::{Read as _, Write as _};
+use std::net::{TcpStream, ToSocketAddrs as _};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use acme_core::http::{probe_response, read_response, ReadStatus, Response};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
+
+use crate::error::HostError;
+
+/// Counters for benchmarks and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TransportStats {
+    /// TCP connections opened (each with one TLS handshake).
+    pub connections: u32,
+    /// Requests written.
+    pub requests: u32,
+    /// Bytes of HTTP written (before TLS).
+    pub bytes_sent: u64,
+    /// Bytes of HTTP read (before TLS).
+    pub bytes_received: u64,
+}
+
+struct Open {
+    host: String,
+    port: u16,
+    stream: StreamOwned<ClientConnection, TcpStream>,
+}
+
+/// The HTTPS transport.
+pub struct Transport {
+    config: Arc<ClientConfig>,
+    open: Option<Open>,
+    rx: Vec<u8>,
+    io_timeout: Duration,
+    /// Counters.
+    pub stats: TransportStats,
+}
+
+impl Transport {
+    /// A transport with a receive buffer of `rx_len` bytes; each socket
+    /// read or write waits at most `io_timeout`.
+    #[must_use]
+    pub fn new(config: Arc<ClientConfig>, rx_len: usize, io_timeout: Duration) -> Self {
+        Self {
+            config,
+            open: None,
+            rx: vec![0; rx_len],
+            io_timeout,
+            stats: TransportStats::default(),
+        }
+    }
+
+    fn connect(&mut self, host: &str, port: u16, deadline: Instant) -> Result<(), HostError> {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let addrs: Vec<_> = (bare, port)
+            .to_socket_addrs()
+            .map_err(|e| HostError::Network(format!("resolving {host}: {e}")))?
+            .collect();
+        let timeout = self
+            .io_timeout
+            .min(deadline.saturating_duration_since(Instant::now()));
+        let mut last = None;
+        let mut tcp = None;
+        for addr in addrs {
+            match TcpStream::connect_timeout(&addr, timeout.max(Duration::from_millis(1))) {
+                Ok(s) => {
+                    tcp = Some(s);
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let tcp = tcp.ok_or_else(|| {
+            HostError::Network(format!(
+                "connecting to {host}:{port}: {}",
+                last.map_or_else(|| "no address".to_owned(), |e| e.to_string())
+            ))
+        })?;
+        tcp.set_read_timeout(Some(self.io_timeout)).ok();
+        tcp.set_write_timeout(Some(self.io_timeout)).ok();
+        tcp.set_nodelay(true).ok();
+        let name = ServerName::try_from(bare.to_owned())
+            .map_err(|e| HostError::Usage(format!("server name {host}: {e}")))?;
+        let conn = ClientConnection::new(self.config.clone(), name)
+            .map_err(|e| HostError::Network(format!("TLS to {host}: {e}")))?;
+        self.stats.connections += 1;
+        log::debug!("connected to {host}:{port}");
+        self.open = Some(Open {
+            host: host.to_owned(),
+            port,
+            stream: StreamOwned::new(conn, tcp),
+        });
+        Ok(())
+    }
+
+    /// Drops the connection (the next request reconnects).
+    pub fn close(&mut self) {
+        if let Some(mut open) = self.open.take() {
+            open.stream.conn.send_close_notify();
+            let _ = open.stream.flush();
+        }
+    }
+
+    /// Sends `request` to `host:port` and reads the whole response, which
+    /// borrows the receive buffer. A kept-alive connection the server has
+    /// closed is reopened and the request sent once more.
+    ///
+    /// # Errors
+    /// [`HostError::Network`] for connection, TLS, timeout and framing
+    /// failures.
+    pub fn round_trip(
+        &mut self,
+        host: &str,
+        port: u16,
+        request: &[u8],
+        head: bool,
+        deadline: Instant,
+    ) -> Result<Response<'_>, HostError> {
+        let reusable = self
+            .open
+            .as_ref()
+            .is_some_and(|o| o.host == host && o.port == port);
+        if !reusable {
+            self.close();
+            self.connect(host, port, deadline)?;
+        }
+        let (filled, eof) = match self.send_and_read(request, head, deadline) {
+            Ok(n) => n,
+            Err(Attempt::StaleConnection) if reusable => {
+                // The server closed the idle connection before reading the
+                // request: reconnect and send it again.
+                log::debug!("connection to {host}:{port} was closed; reconnecting");
+                self.close();
+                self.connect(host, port, deadline)?;
+                self.send_and_read(request, head, deadline)
+                    .map_err(Attempt::into_error)?
+            }
+            Err(e) => {
+                self.close();
+                return Err(e.into_error());
+            }
+        };
+        match read_response(&mut self.rx, filled, head, eof) {
+            Ok(ReadStatus::Complete {
+                response, close, ..
+            }) => {
+                if close {
+                    // The server will close: the next request reconnects.
+                    if let Some(open) = self.open.take() {
+                        drop(open);
+                    }
+                }
+                Ok(response)
+            }
+            Ok(ReadStatus::Partial) => Err(HostError::Network("response incomplete".into())),
+            Err(e) => Err(HostError::Network(format!("malformed response: {e}"))),
+        }
+    }
+
+    /// Writes the request and reads until a whole response is buffered;
+    /// returns the bytes filled and whether the peer closed the stream.
+    fn send_and_read(
+        &mut self,
+        request: &[u8],
+        head: bool,
+        deadline: Instant,
+    ) -> Result<(usize, bool), Attempt> {
+        let Some(open) = self.open.as_mut() else {
+            return Err(Attempt::Failed(HostError::Network("not connected".into())));
+        };
+        if open
+            .stream
+            .write_all(request)
+            .and_then(|()| open.stream.flush())
+            .is_err()
+        {
+            return Err(Attempt::StaleConnection);
+        }
+        self.stats.requests += 1;
+        self.stats.bytes_sent += request.len() as u64;
+        let mut filled = 0usize;
+        loop {
+            if Instant::now() >= deadline {
+                return Err(Attempt::Failed(HostError::Network(
+                    "overall deadline passed".into(),
+                )));
+            }
+            let Some(space) = self.rx.get_mut(filled..) else {
+                return Err(Attempt::Failed(HostError::Network(
+                    "response larger than the buffer".into(),
+                )));
+            };
+            let n = match open.stream.read(space) {
+                Ok(n) => n,
+                Err(e) if filled == 0 && is_reset(&e) => return Err(Attempt::StaleConnection),
+                Err(e) => return Err(Attempt::Failed(HostError::Network(format!("reading: {e}")))),
+            };
+            if n == 0 && filled == 0 {
+                return Err(Attempt::StaleConnection);
+            }
+            filled += n;
+            self.stats.bytes_received += n as u64;
+            let eof = n == 0;
+            match probe_response(&self.rx, filled, head, eof) {
+                Ok(Some(_)) => return Ok((filled, eof)),
+                Ok(None) => {}
+                Err(e) => {
+                    return Err(Attempt::Failed(HostError::Network(format!(
+                        "response: {e}"
+                    ))))
+                }
+            }
+        }
+    }
+}
+
+enum Attempt {
+    StaleConnection,
+    Failed(HostError),
+}
+
+impl Attempt {
+    fn into_error(self) -> HostError {
+        match self {
+            Attempt::StaleConnection => {
+                HostError::Network("the server closed the connection".into())
+            }
+            Attempt::Failed(e) => e,
+        }
+    }
+}
+
+fn is_reset(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::BrokenPipe
+            | std::io::ErrorKind::UnexpectedEof
+    )
+}
