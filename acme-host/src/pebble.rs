@@ -389,3 +389,9 @@ pub fn chain_ders(pem: &[u8]) -> Result<Vec<Vec<u8>>, HostError> {
     }
     Ok(out)
 }
+
+/// PEM text of one DER certificate.
+#[must_use]
+pub fn pem_of(der: &[u8]) -> String {
+    der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, der).unwrap_or_default()
+}
