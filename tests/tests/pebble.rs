@@ -306,9 +306,10 @@ fn revocation_by_account_key_and_by_certificate_key() {
     use acme_core::client::RevocationReason;
     let env = start(&[]);
     let mut session = env.session(ChallengeType::Http01);
-    session
+    let report = session
         .enroll(&spec(&["dns:revoke.device.test"]), &mut |_| {})
         .unwrap();
+    assert_issued(&env, &report, &report.path, &["DNS:revoke.device.test"], 0);
     session
         .revoke(Some(RevocationReason::KeyCompromise), false, &mut |_| {})
         .unwrap();
@@ -391,9 +392,10 @@ fn external_account_binding() {
     let mut settings = env.settings(ChallengeType::Http01);
     settings.eab = Some(("kid-1".into(), unpadded.into()));
     let mut session = Session::open(settings).unwrap();
-    session
+    let report = session
         .enroll(&spec(&["dns:eab.device.test"]), &mut |_| {})
         .unwrap();
+    assert_issued(&env, &report, &report.path, &["DNS:eab.device.test"], 0);
     // Padded key, separate state (new account).
     let mut settings = env.settings(ChallengeType::Http01);
     settings.state_dir = env.pebble.dir().join("state-padded");
@@ -431,9 +433,11 @@ fn nonce_rejection_at_fifty_percent() {
     let env = start(&[("PEBBLE_WFE_NONCEREJECT", "50")]);
     let mut session = env.session(ChallengeType::Http01);
     for i in 0..10 {
-        session
-            .enroll(&spec(&[&format!("dns:nonce{i}.device.test")]), &mut |_| {})
+        let name = format!("nonce{i}.device.test");
+        let report = session
+            .enroll(&spec(&[&format!("dns:{name}")]), &mut |_| {})
             .unwrap_or_else(|e| panic!("enrolment {i}: {e}"));
+        assert_issued(&env, &report, &report.path, &[&format!("DNS:{name}")], 0);
     }
 }
 
@@ -469,9 +473,11 @@ fn list_orders_across_pages() {
     ]);
     let mut session = env.session(ChallengeType::Http01);
     for i in 0..5 {
-        session
-            .enroll(&spec(&[&format!("dns:list{i}.device.test")]), &mut |_| {})
+        let name = format!("list{i}.device.test");
+        let report = session
+            .enroll(&spec(&[&format!("dns:{name}")]), &mut |_| {})
             .unwrap();
+        assert_issued(&env, &report, &report.path, &[&format!("DNS:{name}")], 0);
     }
     let mut lines = Vec::new();
     let output = session
