@@ -35,6 +35,9 @@ pub struct PebbleOptions {
     pub eab_keys: Vec<(String, String)>,
     /// Start Pebble with `-strict`.
     pub strict: bool,
+    /// Issue certificates valid this many seconds (Pebble's default is 5
+    /// years).
+    pub certificate_validity_secs: Option<u64>,
 }
 
 /// A running Pebble (and challtestsrv); both are stopped when dropped.
@@ -252,6 +255,9 @@ impl LocalPebble {
             "ocspResponderURL": "",
             "externalAccountBindingRequired": !options.eab_keys.is_empty(),
         }});
+        if let Some(secs) = options.certificate_validity_secs {
+            config["pebble"]["certificateValidityPeriod"] = serde_json::Value::from(secs);
+        }
         if !options.eab_keys.is_empty() {
             let keys: serde_json::Map<String, serde_json::Value> = options
                 .eab_keys

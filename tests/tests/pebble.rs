@@ -507,3 +507,36 @@ fn alternate_chains() {
         1,
     );
 }
+
+#[test]
+fn renew_if_due_decides_from_the_remaining_lifetime_without_ari() {
+    let env = start_with(&[], |o| o.certificate_validity_secs = Some(6));
+    let mut session = env.session(ChallengeType::Http01);
+    let first = session
+        .enroll(&spec(&["dns:due.device.test"]), &mut |_| {})
+        .unwrap();
+    // Pebble offers no ARI: the decision falls back to the lifetime, and a
+    // fresh certificate is not due.
+    let mut lines = Vec::new();
+    let not_due = session
+        .renew_if_due(&spec(&["dns:due.device.test"]), &mut |l| {
+            lines.push(l.to_owned())
+        })
+        .unwrap();
+    assert!(not_due.is_none(), "{lines:?}");
+    assert!(lines.iter().any(|l| l.contains("no ARI")), "{lines:?}");
+    // Less than a third of the lifetime left: due, and renewed.
+    let wait = first.not_after.saturating_sub(first.not_before) * 2 / 3 + 1;
+    let until = first.not_before + wait;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    std::thread::sleep(Duration::from_secs(until.saturating_sub(now) + 1));
+    let renewed = session
+        .renew_if_due(&spec(&["dns:due.device.test"]), &mut |_| {})
+        .unwrap()
+        .expect("due by now");
+    assert_ne!(renewed.serial, first.serial);
+    assert_issued(&env, &renewed, &renewed.path, &["DNS:due.device.test"], 0);
+}
