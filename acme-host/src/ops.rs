@@ -195,7 +195,10 @@ impl Session {
             None => None,
         };
         let config = client_config(&settings.trust)?;
-        let transport = Transport::new(config, 64 * 1024, settings.io_timeout);
+        let mut transport = Transport::new(config, 64 * 1024, settings.io_timeout);
+        if let Some(dir) = std::env::var_os("ACME_RECORD_DIR") {
+            transport.record_to(dir);
+        }
         Ok(Self {
             settings,
             state,

@@ -40,6 +40,10 @@ pub struct Transport {
     io_timeout: Duration,
     /// Counters.
     pub stats: TransportStats,
+    /// When set, every request and response is written here as
+    /// `NNN-request.bin` / `NNN-response.bin` (for test corpora and
+    /// transcripts).
+    record_dir: Option<std::path::PathBuf>,
 }
 
 impl Transport {
@@ -53,6 +57,21 @@ impl Transport {
             rx: vec![0; rx_len],
             io_timeout,
             stats: TransportStats::default(),
+            record_dir: None,
+        }
+    }
+
+    /// Records every exchange into `dir` (created if needed).
+    pub fn record_to(&mut self, dir: impl Into<std::path::PathBuf>) {
+        let dir = dir.into();
+        let _ = std::fs::create_dir_all(&dir);
+        self.record_dir = Some(dir);
+    }
+
+    fn record(&self, kind: &str, bytes: &[u8]) {
+        if let Some(dir) = &self.record_dir {
+            let n = self.stats.requests;
+            let _ = std::fs::write(dir.join(format!("{n:03}-{kind}.bin")), bytes);
         }
     }
 
@@ -146,6 +165,10 @@ impl Transport {
                 return Err(e.into_error());
             }
         };
+        if self.record_dir.is_some() {
+            let raw = self.rx.get(..filled).unwrap_or(&[]).to_vec();
+            self.record("response", &raw);
+        }
         match read_response(&mut self.rx, filled, head, eof) {
             Ok(ReadStatus::Complete {
                 response, close, ..
@@ -184,6 +207,10 @@ impl Transport {
         }
         self.stats.requests += 1;
         self.stats.bytes_sent += request.len() as u64;
+        if let Some(dir) = &self.record_dir {
+            let n = self.stats.requests;
+            let _ = std::fs::write(dir.join(format!("{n:03}-request.bin")), request);
+        }
         let mut filled = 0usize;
         loop {
             if Instant::now() >= deadline {

@@ -53,6 +53,9 @@ pub struct Sim {
     pub cut_after: Option<usize>,
     /// After the default chain, fetch every alternate chain offered.
     pub fetch_alternates: bool,
+    /// Lend each request exactly the buffer the client says it needs,
+    /// after checking that one byte less is refused with that size.
+    pub exact_buffers: bool,
 }
 
 impl Sim {
@@ -66,6 +69,7 @@ impl Sim {
             max_requests: 200,
             cut_after: None,
             fetch_alternates: false,
+            exact_buffers: false,
         }
     }
 
@@ -90,6 +94,24 @@ impl Sim {
             if self.cut_after.is_some_and(|n| outcome.requests >= n) {
                 return outcome;
             }
+            if self.exact_buffers {
+                let mut empty = [0u8; 0];
+                match client.poll_transmit(self.now, &mut empty) {
+                    Err(acme_core::Error::BufferTooSmall { required }) => {
+                        let mut short = vec![0u8; required - 1];
+                        assert_eq!(
+                            client
+                                .poll_transmit(self.now, &mut short)
+                                .map(|t| t.map(|t| t.len)),
+                            Err(acme_core::Error::BufferTooSmall { required }),
+                            "one byte short"
+                        );
+                        tx = vec![0u8; required];
+                    }
+                    Ok(None) => {}
+                    other => panic!("an empty buffer gave {other:?}"),
+                }
+            }
             let transmit = match client.poll_transmit(self.now, &mut tx) {
                 Ok(t) => t.map(|t| t.len),
                 Err(e) => {
@@ -99,6 +121,9 @@ impl Sim {
             };
             match transmit {
                 Some(len) => {
+                    if self.exact_buffers {
+                        assert_eq!(len, tx.len(), "the size needed is the size used");
+                    }
                     outcome.requests += 1;
                     assert!(outcome.requests <= self.max_requests, "runaway client");
                     let head_request = tx.starts_with(b"HEAD ");
@@ -111,7 +136,15 @@ impl Sim {
                     let ReadStatus::Complete { response, .. } = status else {
                         panic!("partial response");
                     };
-                    match client.handle_response(self.now, &response, &mut tx) {
+                    // The transmit buffer is idle now: it is the scratch for
+                    // checking a certificate (unless sized to the request).
+                    let mut spare = vec![0u8; 4096];
+                    let scratch = if self.exact_buffers {
+                        &mut spare
+                    } else {
+                        &mut tx
+                    };
+                    match client.handle_response(self.now, &response, scratch) {
                         Ok(Handled::Certificate {
                             pem, alternates, ..
                         }) => {

@@ -778,3 +778,71 @@ fn alternate_chains_are_offered_and_fetched() {
         Err(acme_core::Error::Protocol(ProtocolError::NoSuchAlternate))
     );
 }
+
+#[test]
+fn every_request_fits_exactly_the_size_the_client_asks_for() {
+    // Found by the client_flow fuzz target: the size reported for a short
+    // buffer must be exact at every step, for every flow shape.
+    for quirks in [
+        Quirks::default(),
+        Quirks {
+            prefix: "/acme/a-much-longer-profile-prefix-to-shift-lengths".into(),
+            ..Quirks::default()
+        },
+        Quirks {
+            get_only: true,
+            ..Quirks::default()
+        },
+    ] {
+        let server = FakeAcme::new(quirks);
+        let directory = server.directory_url();
+        let mut sim = Sim::new(server);
+        sim.exact_buffers = true;
+        let config = Config::new(&directory);
+        let account = account_key();
+        let device = device_key();
+        let ids = [
+            Identifier::Dns("device.example.com"),
+            Identifier::Dns("second.example.com"),
+        ];
+        let mut client: Client<'_> =
+            Client::new(&config, &account, Goal::Enrol(OrderRequest::new(&ids)))
+                .unwrap()
+                .with_device_key(&device);
+        let outcome = sim.drive(&mut client);
+        assert!(outcome.done, "{:?}", outcome.error);
+    }
+}
+
+#[test]
+fn certificate_validity_allows_five_minutes_of_clock_skew() {
+    use acme_core::client::{check_certificate, CertificateRejection, VALIDITY_SKEW_SECS};
+    use acme_core::time::UnixTime;
+    // The fake issues certificates valid from EPOCH - 1 h for 90 days.
+    let (outcome, _, _) = enrol(Quirks::default(), ONE);
+    let pem = &outcome.certificates[0];
+    let block = acme_core::pem::certificates(pem.as_bytes())
+        .next()
+        .unwrap()
+        .unwrap();
+    let mut der = vec![0u8; block.decoded_len()];
+    let der = block.decode(&mut der).unwrap();
+    let not_before = acme_tests::fake::EPOCH_UNIX - 3600;
+    let not_after = acme_tests::fake::EPOCH_UNIX + 90 * 86_400;
+    let key = device_key().public_key();
+    let check = |t| check_certificate(der, &key, ONE, Some(UnixTime(t)));
+    assert_eq!(check(not_before - VALIDITY_SKEW_SECS), Ok(()));
+    assert_eq!(
+        check(not_before - VALIDITY_SKEW_SECS - 1),
+        Err(acme_core::Error::CertificateRejected(
+            CertificateRejection::NotYetValid
+        ))
+    );
+    assert_eq!(check(not_after + VALIDITY_SKEW_SECS), Ok(()));
+    assert_eq!(
+        check(not_after + VALIDITY_SKEW_SECS + 1),
+        Err(acme_core::Error::CertificateRejected(
+            CertificateRejection::Expired
+        ))
+    );
+}

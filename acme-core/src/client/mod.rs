@@ -714,37 +714,39 @@ impl<'a, const N: usize> Client<'a, N> {
         let url = Url::parse(url_text)?;
         // Reserve room for the head, write the body after it, then the
         // head, then close the gap.
-        let reserve = url.path.len() + url.host.len() + 128;
+        // The body goes after room for the head; the head's length depends
+        // only on the digits of the body's length, so reserving the head
+        // for a body as long as the whole buffer is enough.
         let post = planned.method == Method::Post;
-        let body_len = if post {
-            let mut none: [u8; 0] = [];
-            let body_out = match out.get_mut(reserve..) {
-                Some(rest) => rest,
-                None => &mut none[..],
-            };
-            match self.write_body(&planned, body_out) {
-                Ok(n) => n,
+        let (body_at, body_len) = if post {
+            let reserve = head_len_for(planned.method, &url, Some(out.len()));
+            match self.write_body(&planned, tail(out, reserve)) {
+                Ok(n) => (reserve, n),
                 Err(Error::BufferTooSmall { required }) => {
+                    // It may still fit right after the exact head.
                     let head = head_len_for(planned.method, &url, Some(required));
-                    return Err(Error::BufferTooSmall {
-                        required: head + required,
-                    });
+                    if head + required > out.len() {
+                        return Err(Error::BufferTooSmall {
+                            required: head + required,
+                        });
+                    }
+                    (head, self.write_body(&planned, tail(out, head))?)
                 }
                 Err(e) => return Err(e),
             }
         } else {
-            0
+            (0, 0)
         };
         let body = post.then_some(body_len);
         let head_len = match write_request_head(out, planned.method, &url, body) {
-            Ok(n) if n <= reserve => n,
+            Ok(n) if n <= body_at || !post => n,
             _ => {
                 return Err(Error::BufferTooSmall {
                     required: head_len_for(planned.method, &url, body) + body_len,
                 })
             }
         };
-        out.copy_within(reserve..reserve + body_len, head_len);
+        out.copy_within(body_at..body_at + body_len, head_len);
         self.commit(&planned);
         let url = Url::parse(self.planned_url(&planned))?;
         Ok(Some(Transmit {
@@ -1894,6 +1896,12 @@ fn check_origin(url: &Url<'_>, directory: &Url<'_>, allowed_hosts: &[&str]) -> R
     }
 }
 
+/// The part of `out` from `at` on (empty when `at` is past the end).
+fn tail(out: &mut [u8], at: usize) -> &mut [u8] {
+    let len = out.len();
+    out.get_mut(at.min(len)..).unwrap_or_default()
+}
+
 /// The length of a request head, computed by writing it nowhere.
 fn head_len_for(method: Method, url: &Url<'_>, body: Option<usize>) -> usize {
     match write_request_head(&mut [], method, url, body) {
@@ -1925,9 +1933,16 @@ fn identifier_matches(id: &Identifier<'_>, authz: &Authorization<'_>) -> bool {
     }
 }
 
+/// How far the device's clock may be off the CA's when checking a new
+/// certificate's validity: a CA that does not backdate `notBefore` issues
+/// certificates that a device clock a little behind sees as "not yet
+/// valid".
+pub const VALIDITY_SKEW_SECS: u64 = 300;
+
 /// Checks an issued certificate against the request: its public key must
 /// be the device key, its subjectAltNames exactly the identifiers, and —
-/// when the time is known — it must be valid now.
+/// when the time is known — it must be valid now, give or take
+/// [`VALIDITY_SKEW_SECS`].
 ///
 /// # Errors
 /// [`Error::CertificateRejected`] saying which check failed, or
@@ -1961,10 +1976,16 @@ pub fn check_certificate(
         return Err(CertificateRejection::IdentifierMismatch.into());
     }
     if let Some(now) = now {
-        if cert.not_before().is_ok_and(|t| now.0 < t) {
+        if cert
+            .not_before()
+            .is_ok_and(|t| now.0.saturating_add(VALIDITY_SKEW_SECS) < t)
+        {
             return Err(CertificateRejection::NotYetValid.into());
         }
-        if cert.not_after().is_ok_and(|t| now.0 > t) {
+        if cert
+            .not_after()
+            .is_ok_and(|t| now.0 > t.saturating_add(VALIDITY_SKEW_SECS))
+        {
             return Err(CertificateRejection::Expired.into());
         }
     }

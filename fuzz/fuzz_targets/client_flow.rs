@@ -1,0 +1,2 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(|script: acme_fuzz::Script| acme_fuzz::client_flow(&script));

@@ -1,0 +1,2 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(|input: acme_fuzz::RoundTrip| acme_fuzz::der_roundtrip(&input));
