@@ -1,0 +1,296 @@
+//! The async loop that drives an acme-core [`Client`] over any
+//! `embedded-io-async` stream a [`Connector`] opens, through the core's own
+//! HTTP/1.1 codec: one keep-alive connection, reopened when the server
+//! closes it or a request goes to another host.
+
+use acme_core::client::{ChallengeTask, Client, Event, Handled};
+use acme_core::http::{probe_response, read_response, Method, ReadStatus};
+use acme_core::time::Instant;
+use embassy_time::{Instant as EmbassyInstant, Timer};
+use embedded_io_async::{Read, Write};
+
+use crate::persist::SnapshotStore;
+
+/// Opens connections (TCP, then TLS) to a host.
+#[allow(async_fn_in_trait)]
+pub trait Connector {
+    /// What it opens.
+    type Connection<'b>: Read + Write
+    where
+        Self: 'b;
+    /// The buffers a connection borrows (socket and TLS record buffers).
+    type Buffers;
+
+    /// Opens a connection to `host:port`, borrowing `buffers` for its life.
+    ///
+    /// # Errors
+    /// [`Error::Connect`] when the host cannot be reached or the TLS
+    /// handshake (including certificate verification) fails.
+    async fn connect<'b>(
+        &'b mut self,
+        host: &str,
+        port: u16,
+        buffers: &'b mut Self::Buffers,
+    ) -> Result<Self::Connection<'b>, Error>;
+}
+
+/// Answers challenges.
+#[allow(async_fn_in_trait)]
+pub trait ChallengeSolver {
+    /// Puts `task` in place (serve the http-01 token, publish the dns-01
+    /// TXT record). The client answers the challenge once this returns.
+    ///
+    /// # Errors
+    /// [`Error::Challenge`] when it cannot be provisioned.
+    async fn provision(&mut self, task: &ChallengeTask<'_>) -> Result<(), Error>;
+
+    /// Removes what [`ChallengeSolver::provision`] put in place.
+    async fn cleanup(&mut self, task: &ChallengeTask<'_>);
+}
+
+/// Why a run failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Error {
+    /// The protocol failed; see [`Client::problem`] for a server refusal.
+    Acme(acme_core::Error),
+    /// A connection could not be opened (DNS, TCP or TLS, including a
+    /// certificate that does not verify).
+    Connect,
+    /// A challenge could not be provisioned.
+    Challenge,
+    /// The snapshot could not be saved.
+    Storage,
+    /// The overall deadline passed.
+    Deadline,
+}
+
+impl From<acme_core::Error> for Error {
+    fn from(e: acme_core::Error) -> Self {
+        Error::Acme(e)
+    }
+}
+
+/// The buffers the driver needs besides the connection's.
+pub struct DriverBuffers<'b> {
+    /// HTTP request bytes (also scratch for checking the certificate).
+    pub tx: &'b mut [u8],
+    /// HTTP response bytes: must hold the largest response (the
+    /// certificate chain, about 3 KiB from a typical CA).
+    pub rx: &'b mut [u8],
+    /// Room for one snapshot ([`Client::SNAPSHOT_MAX_LEN`]).
+    pub snapshot: &'b mut [u8],
+}
+
+/// What the driver works with besides the client: how to connect, how to
+/// answer challenges, and where the snapshot goes.
+pub struct Environment<'e, C: Connector, S, St> {
+    /// Opens connections.
+    pub connector: &'e mut C,
+    /// The buffers each connection borrows.
+    pub connection_buffers: &'e mut C::Buffers,
+    /// Answers challenges.
+    pub solver: &'e mut S,
+    /// Keeps the snapshot.
+    pub store: &'e mut St,
+}
+
+/// What a request needs to be sent, copied out of the client's borrow.
+struct Outgoing {
+    host: heapless::String<{ acme_core::client::MAX_URL_LEN }>,
+    port: u16,
+    len: usize,
+    head: bool,
+}
+
+fn now_ms() -> Instant {
+    Instant(EmbassyInstant::now().as_millis())
+}
+
+/// Drives `client` until its goal is reached or fails. Each certificate
+/// chain delivered (already checked against the CSR) is passed to
+/// `on_certificate`.
+///
+/// # Errors
+/// [`Error`] saying what failed.
+pub async fn run<C, S, St, const N: usize>(
+    client: &mut Client<'_, N>,
+    environment: Environment<'_, C, S, St>,
+    buffers: DriverBuffers<'_>,
+    deadline: Option<EmbassyInstant>,
+    mut on_certificate: impl FnMut(&[u8]),
+) -> Result<(), Error>
+where
+    C: Connector,
+    S: ChallengeSolver,
+    St: SnapshotStore,
+{
+    let DriverBuffers { tx, rx, snapshot } = buffers;
+    let Environment {
+        connector,
+        connection_buffers,
+        solver,
+        store,
+    } = environment;
+    let mut pending: Option<Outgoing> = None;
+    'connection: loop {
+        let first = match pending.take() {
+            Some(p) => p,
+            None => match next_request(client, solver, store, tx, snapshot, deadline).await? {
+                Some(p) => p,
+                None => return Ok(()),
+            },
+        };
+        let mut conn = match connector
+            .connect(&first.host, first.port, connection_buffers)
+            .await
+        {
+            Ok(conn) => conn,
+            Err(e) => {
+                acme_warn_connect();
+                client.handle_transport_error(now_ms()).map_err(|_| e)?;
+                continue 'connection;
+            }
+        };
+        let host = first.host.clone();
+        let port = first.port;
+        let mut request = Some(first);
+        loop {
+            let out = match request.take() {
+                Some(r) => r,
+                None => match next_request(client, solver, store, tx, snapshot, deadline).await? {
+                    Some(r) => r,
+                    None => return Ok(()),
+                },
+            };
+            if out.host != host || out.port != port {
+                pending = Some(out);
+                continue 'connection;
+            }
+            let Some(bytes) = tx.get(..out.len) else {
+                return Err(Error::Connect);
+            };
+            if conn.write_all(bytes).await.is_err() || conn.flush().await.is_err() {
+                client.handle_transport_error(now_ms())?;
+                continue 'connection;
+            }
+            let mut filled = 0usize;
+            let mut eof = false;
+            let complete = loop {
+                match probe_response(rx, filled, out.head, eof) {
+                    Ok(Some(_)) => break true,
+                    Ok(None) if !eof => {}
+                    _ => break false,
+                }
+                let Some(space) = rx.get_mut(filled..) else {
+                    break false;
+                };
+                match conn.read(space).await {
+                    Ok(0) => eof = true,
+                    Ok(n) => filled += n,
+                    Err(_) => break false,
+                }
+            };
+            if !complete {
+                client.handle_transport_error(now_ms())?;
+                continue 'connection;
+            }
+            let (response, close) = match read_response(rx, filled, out.head, eof) {
+                Ok(ReadStatus::Complete {
+                    response, close, ..
+                }) => (response, close),
+                _ => {
+                    client.handle_transport_error(now_ms())?;
+                    continue 'connection;
+                }
+            };
+            if let Handled::Certificate { pem, .. } =
+                client.handle_response(now_ms(), &response, tx)?
+            {
+                on_certificate(pem);
+            }
+            if close {
+                continue 'connection;
+            }
+        }
+    }
+}
+
+fn acme_warn_connect() {
+    #[cfg(feature = "log")]
+    log::warn!("acme: connection failed");
+    #[cfg(feature = "defmt")]
+    defmt::warn!("acme: connection failed");
+}
+
+/// Handles events and waits until the client has a request; `None` once
+/// the goal is reached.
+async fn next_request<S, St, const N: usize>(
+    client: &mut Client<'_, N>,
+    solver: &mut S,
+    store: &mut St,
+    tx: &mut [u8],
+    snapshot: &mut [u8],
+    deadline: Option<EmbassyInstant>,
+) -> Result<Option<Outgoing>, Error>
+where
+    S: ChallengeSolver,
+    St: SnapshotStore,
+{
+    loop {
+        while let Some(event) = client.poll_event() {
+            match event {
+                Event::Provision(task) => {
+                    solver.provision(&task).await?;
+                    client.challenge_ready(task.id);
+                }
+                Event::Cleanup(task) => solver.cleanup(&task).await,
+                Event::SnapshotChanged => {
+                    let bytes = client.snapshot(snapshot)?;
+                    store.save(bytes).await.map_err(|_| Error::Storage)?;
+                }
+                Event::Done => return Ok(None),
+                Event::Failed(e) => return Err(Error::Acme(e)),
+            }
+        }
+        if deadline.is_some_and(|d| EmbassyInstant::now() >= d) {
+            return Err(Error::Deadline);
+        }
+        let polled = client.poll_transmit(now_ms(), tx).map(|t| {
+            t.map(|t| {
+                let mut host = heapless::String::new();
+                let _ = host.push_str(t.url.host);
+                Outgoing {
+                    host,
+                    port: t.url.port,
+                    len: t.len,
+                    head: t.method == Method::Head,
+                }
+            })
+        });
+        if let Some(out) = polled? {
+            return Ok(Some(out));
+        }
+        if client.is_finished() {
+            return Ok(None);
+        }
+        match client.poll_timeout() {
+            Some(at) => {
+                let wake = EmbassyInstant::from_millis(at.0);
+                if deadline.is_some_and(|d| wake > d) {
+                    return Err(Error::Deadline);
+                }
+                Timer::at(wake).await;
+                client.handle_timeout(now_ms());
+            }
+            None => {
+                // Nothing to send, nothing to wait for, and every event was
+                // handled: the client cannot move.
+                return Err(Error::Acme(acme_core::Error::Protocol(
+                    acme_core::client::ProtocolError::UnexpectedResponse,
+                )));
+            }
+        }
+    }
+}

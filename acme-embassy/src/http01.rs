@@ -1,0 +1,184 @@
+//! The device's http-01 responder: a task serving
+//! `/.well-known/acme-challenge/{token}` on the device's own TCP listener,
+//! beside the enrolment flow, for the current order's tokens only.
+
+use core::cell::RefCell;
+
+use acme_core::challenge::{KeyAuthorization, HTTP01_PATH_PREFIX, MAX_TOKEN_LEN};
+use acme_core::client::ChallengeTask;
+use acme_core::msg::ChallengeType;
+use embassy_net::tcp::TcpSocket;
+use embassy_net::Stack;
+use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
+use embassy_sync::blocking_mutex::Mutex;
+use embedded_io_async::Write as _;
+
+use crate::driver::{ChallengeSolver, Error};
+
+/// The most tokens served at once (one per authorization).
+pub const MAX_TOKENS: usize = acme_core::identifier::MAX_IDENTIFIERS;
+
+/// The tokens being served, shared between the enrolment task and the
+/// responder task.
+pub struct Http01Tokens {
+    tokens: Mutex<CriticalSectionRawMutex, RefCell<heapless::Vec<KeyAuthorization, MAX_TOKENS>>>,
+}
+
+impl Http01Tokens {
+    /// No tokens (usable in a `static`).
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            tokens: Mutex::new(RefCell::new(heapless::Vec::new())),
+        }
+    }
+
+    /// Serves `key_authorization` for its token.
+    ///
+    /// # Errors
+    /// [`Error::Challenge`] when [`MAX_TOKENS`] are already served.
+    pub fn add(&self, key_authorization: &KeyAuthorization) -> Result<(), Error> {
+        self.tokens.lock(|t| {
+            let mut t = t.borrow_mut();
+            t.retain(|k| k.token() != key_authorization.token());
+            t.push(key_authorization.clone())
+                .map_err(|_| Error::Challenge)
+        })
+    }
+
+    /// Stops serving `token`.
+    pub fn remove(&self, token: &str) {
+        self.tokens
+            .lock(|t| t.borrow_mut().retain(|k| k.token() != token));
+    }
+
+    /// The key authorization for `token`, copied out.
+    #[must_use]
+    pub fn get(&self, token: &str) -> Option<KeyAuthorization> {
+        self.tokens
+            .lock(|t| t.borrow().iter().find(|k| k.token() == token).cloned())
+    }
+}
+
+impl Default for Http01Tokens {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A [`ChallengeSolver`] for http-01 through [`Http01Tokens`].
+pub struct Http01Solver<'t> {
+    tokens: &'t Http01Tokens,
+}
+
+impl<'t> Http01Solver<'t> {
+    /// A solver publishing to `tokens` (served by [`serve_http01`]).
+    #[must_use]
+    pub fn new(tokens: &'t Http01Tokens) -> Self {
+        Self { tokens }
+    }
+}
+
+impl ChallengeSolver for Http01Solver<'_> {
+    async fn provision(&mut self, task: &ChallengeTask<'_>) -> Result<(), Error> {
+        if task.kind != ChallengeType::Http01 {
+            return Err(Error::Challenge);
+        }
+        self.tokens.add(&task.key_authorization)
+    }
+
+    async fn cleanup(&mut self, task: &ChallengeTask<'_>) {
+        self.tokens.remove(task.key_authorization.token());
+    }
+}
+
+/// Serves http-01 on `port` forever, one connection at a time, with the
+/// caller's socket buffers. Run it as its own task beside the enrolment.
+pub async fn serve_http01(
+    stack: Stack<'_>,
+    port: u16,
+    tokens: &Http01Tokens,
+    rx: &mut [u8],
+    tx: &mut [u8],
+) -> ! {
+    let mut request = [0u8; 512];
+    loop {
+        let mut socket = TcpSocket::new(stack, &mut *rx, &mut *tx);
+        socket.set_timeout(Some(embassy_time::Duration::from_secs(10)));
+        if socket.accept(port).await.is_err() {
+            continue;
+        }
+        let mut filled = 0usize;
+        let path_token = loop {
+            let Some(space) = request.get_mut(filled..) else {
+                break None;
+            };
+            match socket.read(space).await {
+                Ok(0) | Err(_) => break None,
+                Ok(n) => filled += n,
+            }
+            let mut headers = [httparse::EMPTY_HEADER; 16];
+            let mut parsed = httparse::Request::new(&mut headers);
+            match parsed.parse(request.get(..filled).unwrap_or(&[])) {
+                Ok(httparse::Status::Complete(_)) => {
+                    let mut token: heapless::String<MAX_TOKEN_LEN> = heapless::String::new();
+                    let ok = parsed.method == Some("GET")
+                        && parsed
+                            .path
+                            .and_then(|p| p.strip_prefix(HTTP01_PATH_PREFIX))
+                            .is_some_and(|t| token.push_str(t).is_ok());
+                    break ok.then_some(token);
+                }
+                Ok(httparse::Status::Partial) => {}
+                Err(_) => break None,
+            }
+        };
+        let body = path_token.and_then(|t| tokens.get(&t));
+        let result = match &body {
+            Some(ka) => {
+                let mut length = [0u8; 5];
+                let digits = decimal(ka.as_str().len(), &mut length);
+                let head: [&[u8]; 3] = [b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\nContent-Length: ", digits, b"\r\n\r\n"];
+                write_parts(&mut socket, &head, ka.as_str().as_bytes()).await
+            }
+            None => {
+                write_parts(
+                    &mut socket,
+                    &[b"HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"],
+                    &[],
+                )
+                .await
+            }
+        };
+        let _ = result;
+        socket.close();
+        let _ = socket.flush().await;
+    }
+}
+
+async fn write_parts(
+    socket: &mut TcpSocket<'_>,
+    head: &[&[u8]],
+    body: &[u8],
+) -> Result<(), embassy_net::tcp::Error> {
+    for part in head {
+        socket.write_all(part).await?;
+    }
+    socket.write_all(body).await?;
+    socket.flush().await
+}
+
+fn decimal(mut value: usize, out: &mut [u8; 5]) -> &[u8] {
+    let mut start = out.len();
+    loop {
+        start -= 1;
+        if let Some(d) = out.get_mut(start) {
+            *d = b'0' + (value % 10) as u8;
+        }
+        value /= 10;
+        if value == 0 || start == 0 {
+            break;
+        }
+    }
+    out.get(start..).unwrap_or(&[])
+}
