@@ -77,9 +77,7 @@ pub fn core_error<const N: usize>(client: &Client<'_, N>, error: acme_core::Erro
             if !p.instance.is_empty() {
                 message.push_str(&format!(" (see {})", p.instance));
             }
-            for sub in &p.subproblems {
-                message.push_str(&format!("; {}: {}", sub.identifier, sub.detail));
-            }
+            append_subproblems(&mut message, p);
             HostError::Refused(message)
         }
         acme_core::Error::Protocol(acme_core::client::ProtocolError::ChallengeInvalid {
@@ -91,15 +89,20 @@ pub fn core_error<const N: usize>(client: &Client<'_, N>, error: acme_core::Erro
         }) => {
             let p = client.problem();
             let mut message = format!("{error}: {}", p.detail);
-            for sub in &p.subproblems {
-                message.push_str(&format!("; {}: {}", sub.identifier, sub.detail));
-            }
+            append_subproblems(&mut message, p);
             HostError::Refused(message)
         }
         acme_core::Error::Protocol(acme_core::client::ProtocolError::RetriesExhausted) => {
             HostError::Network(error.to_string())
         }
         other => HostError::Internal(other.to_string()),
+    }
+}
+
+/// Appends `; identifier: detail` for each kept subproblem.
+fn append_subproblems(message: &mut String, problem: &acme_core::client::ProblemRecord) {
+    for sub in &problem.subproblems {
+        message.push_str(&format!("; {}: {}", sub.identifier, sub.detail));
     }
 }
 

@@ -12,8 +12,10 @@
 //!
 //! * [`ops::Session`]: enrol, renew, revoke and the account operations.
 //! * [`driver::run`]: the loop, for any [`acme_core::client::Goal`].
+//! * [`chain`]: PEM certificate chains to DER and back.
 //! * [`pebble::LocalPebble`]: a local Pebble CA for demos and tests.
 
+pub mod chain;
 pub mod driver;
 pub mod error;
 pub mod ops;

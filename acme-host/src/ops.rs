@@ -329,11 +329,11 @@ impl Session {
             .ok_or_else(|| HostError::Internal("the flow ended without a certificate".into()))?;
         // The core checked the leaf against the CSR; the whole chain must
         // also parse before anything replaces the old certificate.
-        crate::pebble::chain_ders(chain)?;
+        crate::chain::chain_ders(chain)?;
         self.state.write(names::CERTIFICATE, chain, 0o644)?;
         let mut alternates = Vec::new();
         for (i, alt) in output.certificates.iter().enumerate().skip(1) {
-            crate::pebble::chain_ders(alt)?;
+            crate::chain::chain_ders(alt)?;
             let name = format!("cert-alt-{}.pem", i - 1);
             self.state.write(&name, alt, 0o644)?;
             alternates.push(self.state.file(&name));
@@ -433,7 +433,7 @@ impl Session {
                 "no certificate to revoke",
             )
         })?;
-        let der = crate::pebble::chain_ders(&pem)?
+        let der = crate::chain::chain_ders(&pem)?
             .into_iter()
             .next()
             .ok_or_else(|| HostError::Internal("empty chain".into()))?;
@@ -508,7 +508,7 @@ impl Session {
 /// # Errors
 /// [`HostError::Internal`] for a malformed chain.
 pub fn describe_chain(pem: &[u8]) -> Result<CertificateReport, HostError> {
-    let ders = crate::pebble::chain_ders(pem)?;
+    let ders = crate::chain::chain_ders(pem)?;
     let leaf_der = ders
         .first()
         .ok_or_else(|| HostError::Internal("empty chain".into()))?;

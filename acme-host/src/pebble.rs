@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use der::{Decode as _, Encode as _};
+use der::Encode as _;
 use p256::ecdsa::SigningKey;
 use p256::pkcs8::{EncodePrivateKey as _, LineEnding};
 use x509_cert::builder::{Builder, CertificateBuilder, Profile};
@@ -139,13 +139,10 @@ fn test_tls_certificates() -> Result<(String, String, String), HostError> {
     let leaf = leaf
         .build::<p256::ecdsa::DerSignature>()
         .map_err(internal)?;
-    let pem = |der: Vec<u8>| {
-        der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &der).map_err(internal)
-    };
     let key = leaf_key.to_pkcs8_pem(LineEnding::LF).map_err(internal)?;
     Ok((
-        pem(root.to_der().map_err(internal)?)?,
-        pem(leaf.to_der().map_err(internal)?)?,
+        crate::chain::pem_of(&root.to_der().map_err(internal)?),
+        crate::chain::pem_of(&leaf.to_der().map_err(internal)?),
         key.to_string(),
     ))
 }
@@ -374,30 +371,4 @@ impl Drop for LocalPebble {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-/// Parses a PEM certificate chain into DER certificates.
-///
-/// # Errors
-/// [`HostError::Internal`] for malformed PEM.
-pub fn chain_ders(pem: &[u8]) -> Result<Vec<Vec<u8>>, HostError> {
-    let mut out = Vec::new();
-    for block in acme_core::pem::certificates(pem) {
-        let block = block.map_err(|e| HostError::Internal(e.to_string()))?;
-        let mut der = vec![0u8; block.decoded_len()];
-        let n = block
-            .decode(&mut der)
-            .map_err(|e| HostError::Internal(e.to_string()))?
-            .len();
-        der.truncate(n);
-        let _ = x509_cert::Certificate::from_der(&der).map_err(internal)?;
-        out.push(der);
-    }
-    Ok(out)
-}
-
-/// PEM text of one DER certificate.
-#[must_use]
-pub fn pem_of(der: &[u8]) -> String {
-    der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, der).unwrap_or_default()
 }

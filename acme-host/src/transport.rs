@@ -68,13 +68,6 @@ impl Transport {
         self.record_dir = Some(dir);
     }
 
-    fn record(&self, kind: &str, bytes: &[u8]) {
-        if let Some(dir) = &self.record_dir {
-            let n = self.stats.requests;
-            let _ = std::fs::write(dir.join(format!("{n:03}-{kind}.bin")), bytes);
-        }
-    }
-
     fn connect(&mut self, host: &str, port: u16, deadline: Instant) -> Result<(), HostError> {
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         let addrs: Vec<_> = (bare, port)
@@ -165,10 +158,12 @@ impl Transport {
                 return Err(e.into_error());
             }
         };
-        if self.record_dir.is_some() {
-            let raw = self.rx.get(..filled).unwrap_or(&[]).to_vec();
-            self.record("response", &raw);
-        }
+        record(
+            self.record_dir.as_deref(),
+            self.stats.requests,
+            "response",
+            self.rx.get(..filled).unwrap_or(&[]),
+        );
         match read_response(&mut self.rx, filled, head, eof) {
             Ok(ReadStatus::Complete {
                 response, close, ..
@@ -207,10 +202,12 @@ impl Transport {
         }
         self.stats.requests += 1;
         self.stats.bytes_sent += request.len() as u64;
-        if let Some(dir) = &self.record_dir {
-            let n = self.stats.requests;
-            let _ = std::fs::write(dir.join(format!("{n:03}-request.bin")), request);
-        }
+        record(
+            self.record_dir.as_deref(),
+            self.stats.requests,
+            "request",
+            request,
+        );
         let mut filled = 0usize;
         loop {
             if Instant::now() >= deadline {
@@ -244,6 +241,13 @@ impl Transport {
                 }
             }
         }
+    }
+}
+
+/// Writes exchange `n`'s `kind` bytes into `dir`, when recording.
+fn record(dir: Option<&std::path::Path>, n: u32, kind: &str, bytes: &[u8]) {
+    if let Some(dir) = dir {
+        let _ = std::fs::write(dir.join(format!("{n:03}-{kind}.bin")), bytes);
     }
 }
 

@@ -22,6 +22,8 @@ use x509_cert::serial_number::SerialNumber;
 use x509_cert::spki::SubjectPublicKeyInfoOwned;
 use x509_cert::time::Validity;
 
+pub use acme_host::chain::pem_of;
+
 /// The host every fake URL uses.
 pub const HOST: &str = "ca.test";
 
@@ -1530,12 +1532,6 @@ fn self_signed(key: &SigningKey, cn: &str) -> Vec<u8> {
         .expect("root")
         .to_der()
         .expect("der")
-}
-
-/// PEM text of a DER certificate.
-pub fn pem_of(der: &[u8]) -> String {
-    use der::pem::LineEnding;
-    der::pem::encode_string("CERTIFICATE", LineEnding::LF, der).expect("pem")
 }
 
 fn jwk_key(jwk: &Value) -> Option<VerifyingKey> {

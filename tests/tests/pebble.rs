@@ -169,7 +169,7 @@ fn assert_issued(
     assert_eq!(sans, expected);
     // Public key = the device key.
     let pem = std::fs::read(chain_path).unwrap();
-    let ders = acme_host::pebble::chain_ders(&pem).unwrap();
+    let ders = acme_host::chain::chain_ders(&pem).unwrap();
     let leaf = acme_core::cert::Certificate::from_der(&ders[0]).unwrap();
     let device_key = acme_host::store::load_key(&env.state.join("device.key")).unwrap();
     use acme_core::Es256Signer as _;
@@ -180,10 +180,10 @@ fn assert_issued(
     std::fs::write(&root_path, env.root_pem(root)).unwrap();
     let leaf_path = dir.join("leaf.pem");
     let rest_path = dir.join("intermediates.pem");
-    std::fs::write(&leaf_path, acme_host::pebble::pem_of(&ders[0])).unwrap();
+    std::fs::write(&leaf_path, acme_host::chain::pem_of(&ders[0])).unwrap();
     let rest: String = ders[1..]
         .iter()
-        .map(|d| acme_host::pebble::pem_of(d))
+        .map(|d| acme_host::chain::pem_of(d))
         .collect();
     std::fs::write(&rest_path, rest).unwrap();
     let out = Command::new("openssl")
