@@ -59,6 +59,14 @@ pub struct Sim {
 }
 
 impl Sim {
+    /// A harness around a fresh server with `quirks`; also returns the
+    /// server's directory URL.
+    pub fn start(quirks: crate::fake::Quirks) -> (Self, String) {
+        let server = FakeAcme::new(quirks);
+        let directory = server.directory_url();
+        (Self::new(server), directory)
+    }
+
     /// A harness around `server`.
     pub fn new(server: FakeAcme) -> Self {
         Self {

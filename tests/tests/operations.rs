@@ -14,7 +14,7 @@ use acme_core::client::{
 };
 use acme_core::msg::ProblemType;
 use acme_core::{Error, Es256Signer, Identifier, SoftwareKey};
-use acme_tests::fake::{FakeAcme, Quirks};
+use acme_tests::fake::Quirks;
 use acme_tests::sim::{Outcome, Sim};
 
 const ONE: &[Identifier<'static>] = &[Identifier::Dns("device.example.com")];
@@ -30,12 +30,8 @@ struct World {
 
 impl World {
     fn new(quirks: Quirks) -> Self {
-        let server = FakeAcme::new(quirks);
-        let directory = server.directory_url();
-        Self {
-            sim: Sim::new(server),
-            directory,
-        }
+        let (sim, directory) = Sim::start(quirks);
+        Self { sim, directory }
     }
 
     fn run(

@@ -11,7 +11,7 @@
 use acme_core::client::{Client, Config, Goal, OrderRequest, ProtocolError, ServerError};
 use acme_core::msg::{ChallengeType, ProblemType};
 use acme_core::{Es256Signer, Identifier, SoftwareKey};
-use acme_tests::fake::{Failure, FakeAcme, FinalizeMode, Quirks, Route};
+use acme_tests::fake::{Failure, FinalizeMode, Quirks, Route};
 use acme_tests::sim::{Outcome, Sim};
 
 fn account_key() -> SoftwareKey {
@@ -27,9 +27,7 @@ const ONE: &[Identifier<'static>] = &[Identifier::Dns("device.example.com")];
 /// Enrols `identifiers` against a fake with `quirks`; returns the outcome
 /// and the transcript.
 fn enrol(quirks: Quirks, identifiers: &[Identifier<'_>]) -> (Outcome, Vec<String>, Sim) {
-    let server = FakeAcme::new(quirks);
-    let directory = server.directory_url();
-    let mut sim = Sim::new(server);
+    let (mut sim, directory) = Sim::start(quirks);
     let config = Config::new(&directory);
     let account = account_key();
     let device = device_key();
@@ -138,9 +136,7 @@ fn warm_renewal_from_a_snapshot_takes_seven_requests_and_reuses_valid_authz() {
         reuse_valid_authz: true,
         ..Quirks::default()
     };
-    let server = FakeAcme::new(quirks);
-    let directory = server.directory_url();
-    let mut sim = Sim::new(server);
+    let (mut sim, directory) = Sim::start(quirks);
     let config = Config::new(&directory);
     let account = account_key();
     let goal = Goal::Enrol(OrderRequest::new(ONE));
@@ -308,9 +304,7 @@ fn rejected_identifier_keeps_the_problem_and_its_subproblems() {
         Identifier::Dns("device.example.com"),
         Identifier::Dns("forbidden.example.com"),
     ];
-    let server = FakeAcme::new(quirks);
-    let directory = server.directory_url();
-    let mut sim = Sim::new(server);
+    let (mut sim, directory) = Sim::start(quirks);
     let config = Config::new(&directory);
     let account = account_key();
     let device = device_key();
@@ -359,9 +353,7 @@ fn an_invalid_order_reports_its_subproblems_and_cleans_up() {
         validation_ms: 200,
         ..Quirks::default()
     };
-    let server = FakeAcme::new(quirks);
-    let directory = server.directory_url();
-    let mut sim = Sim::new(server);
+    let (mut sim, directory) = Sim::start(quirks);
     let config = Config::new(&directory);
     let account = account_key();
     let device = device_key();
@@ -402,9 +394,7 @@ fn a_challenge_that_fails_at_once_is_reported_with_its_error() {
         fail_validation: true,
         ..Quirks::default()
     };
-    let server = FakeAcme::new(quirks);
-    let directory = server.directory_url();
-    let mut sim = Sim::new(server);
+    let (mut sim, directory) = Sim::start(quirks);
     let config = Config::new(&directory);
     let account = account_key();
     let device = device_key();
@@ -435,9 +425,7 @@ fn user_action_required_carries_its_instance_url() {
         user_action_required: true,
         ..Quirks::default()
     };
-    let server = FakeAcme::new(quirks);
-    let directory = server.directory_url();
-    let mut sim = Sim::new(server);
+    let (mut sim, directory) = Sim::start(quirks);
     let config = Config::new(&directory);
     let account = account_key();
     let mut client: Client<'_> =
@@ -505,9 +493,7 @@ fn a_pending_order_with_a_reused_valid_authorization_skips_its_challenge() {
         reuse_valid_authz: true,
         ..Quirks::default()
     };
-    let server = FakeAcme::new(quirks);
-    let directory = server.directory_url();
-    let mut sim = Sim::new(server);
+    let (mut sim, directory) = Sim::start(quirks);
     let config = Config::new(&directory);
     let account = account_key();
     let first = run(
@@ -594,9 +580,7 @@ fn ari_renewal_sends_replaces_and_the_offered_profile() {
         renewal_info: true,
         ..Quirks::default()
     };
-    let server = FakeAcme::new(quirks);
-    let directory = server.directory_url();
-    let mut sim = Sim::new(server);
+    let (mut sim, directory) = Sim::start(quirks);
     let config = Config::new(&directory);
     let account = account_key();
     let first = run(
@@ -740,9 +724,7 @@ fn alternate_chains_are_offered_and_fetched() {
         alternates: 2,
         ..Quirks::default()
     };
-    let server = FakeAcme::new(quirks);
-    let directory = server.directory_url();
-    let mut sim = Sim::new(server);
+    let (mut sim, directory) = Sim::start(quirks);
     sim.fetch_alternates = true;
     let config = Config::new(&directory);
     let account = account_key();
@@ -794,9 +776,7 @@ fn every_request_fits_exactly_the_size_the_client_asks_for() {
             ..Quirks::default()
         },
     ] {
-        let server = FakeAcme::new(quirks);
-        let directory = server.directory_url();
-        let mut sim = Sim::new(server);
+        let (mut sim, directory) = Sim::start(quirks);
         sim.exact_buffers = true;
         let config = Config::new(&directory);
         let account = account_key();
