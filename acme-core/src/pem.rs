@@ -122,6 +122,11 @@ impl<'a> PemCertificates<'a> {
         let mut check = pem_rfc7468::Decoder::new(text).map_err(|_| PemError::Malformed)?;
         while !check.is_finished() {
             let n = check.remaining_len().min(scratch.len());
+            if n == 0 {
+                // Text is left that decodes to nothing (blank lines before
+                // the END line): malformed, and no progress is possible.
+                return Err(PemError::Malformed);
+            }
             let chunk = scratch.get_mut(..n).ok_or(PemError::Malformed)?;
             check.decode(chunk).map_err(|_| PemError::Malformed)?;
         }

@@ -436,6 +436,13 @@ fn pem_chains_iterate_and_refuse_junk() {
         pem::count_certificates(bad_base64.as_bytes()),
         Err(Error::Pem(PemError::Malformed))
     );
+    // Blank lines before END can leave text that decodes to nothing; this
+    // block once looped forever (found by the pem_chain fuzz target).
+    let blank_lines: &[u8] = b"-----BEGIN CERTIFICATE-----\nM+wwwwwwwwwwwwwBAUGViIppppppppppppppppppppW72YDmKtM9IzMDMxNTQ4+8\n\n\n-----END CERTIFICATE-----\n";
+    assert_eq!(
+        pem::count_certificates(blank_lines),
+        Err(Error::Pem(PemError::Malformed))
+    );
     let unterminated = &leaf[..leaf.len() - 10];
     assert_eq!(
         pem::count_certificates(unterminated.as_bytes()),
