@@ -92,15 +92,50 @@ impl ChallengeSolver for Http01Solver<'_> {
     }
 }
 
-/// Serves http-01 on `port` forever, one connection at a time, with the
-/// caller's socket buffers. Run it as its own task beside the enrolment.
-pub async fn serve_http01(
+/// The socket buffers of one http-01 listener. Each listener takes one
+/// validation connection at a time; a request and its answer are about
+/// 250 bytes each, so 512 bytes apiece is plenty.
+pub struct Http01Socket<'b> {
+    /// TCP receive buffer.
+    pub rx: &'b mut [u8],
+    /// TCP transmit buffer.
+    pub tx: &'b mut [u8],
+}
+
+/// Serves http-01 on `port` forever, with one listening socket per entry of
+/// `sockets`. Run it as its own task beside the enrolment.
+///
+/// CAs validate from several network perspectives at once (Pebble opens
+/// three connections in the same millisecond; Let's Encrypt's multi-
+/// perspective validation uses more), and a SYN that finds no listening
+/// socket is reset, which fails that perspective. Give it at least four
+/// sockets.
+pub async fn serve_http01<const N: usize>(
     stack: Stack<'_>,
     port: u16,
     tokens: &Http01Tokens,
-    rx: &mut [u8],
-    tx: &mut [u8],
+    sockets: [Http01Socket<'_>; N],
 ) -> ! {
+    let listeners = sockets.map(|socket| serve_one(stack, port, tokens, socket));
+    // Listeners never return; with none, there is nothing to do.
+    match embassy_futures::join::join_array(listeners)
+        .await
+        .into_iter()
+        .next()
+    {
+        Some(never) => match never {},
+        None => core::future::pending().await,
+    }
+}
+
+/// One listener: accept, answer, close, again, for ever.
+async fn serve_one(
+    stack: Stack<'_>,
+    port: u16,
+    tokens: &Http01Tokens,
+    socket: Http01Socket<'_>,
+) -> core::convert::Infallible {
+    let Http01Socket { rx, tx } = socket;
     let mut request = [0u8; 512];
     loop {
         let mut socket = TcpSocket::new(stack, &mut *rx, &mut *tx);

@@ -4,7 +4,7 @@
 //! DNS server so any test name resolves to 127.0.0.1.
 
 use std::io::Read as _;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -38,6 +38,13 @@ pub struct PebbleOptions {
     /// Issue certificates valid this many seconds (Pebble's default is 5
     /// years).
     pub certificate_validity_secs: Option<u64>,
+    /// Where Pebble's ACME and management interfaces listen (default
+    /// 127.0.0.1). `0.0.0.0` serves every interface of the network
+    /// namespace, such as the host side of a TAP link to a device.
+    pub listen_ip: Option<Ipv4Addr>,
+    /// The address every name resolves to for validation (default
+    /// 127.0.0.1): where the device's challenge responders are.
+    pub challenge_ip: Option<Ipv4Addr>,
 }
 
 /// A running Pebble (and challtestsrv); both are stopped when dropped.
@@ -151,10 +158,16 @@ fn const_oid_server_auth() -> der::asn1::ObjectIdentifier {
     der::asn1::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.1")
 }
 
-fn wait_for_port(port: u16, child: &mut Child, log: &Path, what: &str) -> Result<(), HostError> {
+fn wait_for_port(
+    ip: Ipv4Addr,
+    port: u16,
+    child: &mut Child,
+    log: &Path,
+    what: &str,
+) -> Result<(), HostError> {
     let until = Instant::now() + Duration::from_secs(15);
     while Instant::now() < until {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        if TcpStream::connect((ip, port)).is_ok() {
             return Ok(());
         }
         if let Ok(Some(status)) = child.try_wait() {
@@ -221,7 +234,10 @@ impl LocalPebble {
                 "-management",
                 &format!("127.0.0.1:{challtest_management}"),
                 "-defaultIPv4",
-                "127.0.0.1",
+                &options
+                    .challenge_ip
+                    .unwrap_or(Ipv4Addr::LOCALHOST)
+                    .to_string(),
                 "-defaultIPv6",
                 "",
             ])
@@ -232,6 +248,7 @@ impl LocalPebble {
             .spawn()
             .map_err(internal)?;
         let started = wait_for_port(
+            Ipv4Addr::LOCALHOST,
             challtest_management,
             &mut challtest,
             &challtest_log,
@@ -242,9 +259,10 @@ impl LocalPebble {
 
         let port = free_port()?;
         let management = free_port()?;
+        let listen_ip = options.listen_ip.unwrap_or(Ipv4Addr::LOCALHOST);
         let mut config = serde_json::json!({"pebble": {
-            "listenAddress": format!("127.0.0.1:{port}"),
-            "managementListenAddress": format!("127.0.0.1:{management}"),
+            "listenAddress": format!("{listen_ip}:{port}"),
+            "managementListenAddress": format!("{listen_ip}:{management}"),
             "certificate": dir.join("cert.pem"),
             "privateKey": dir.join("key.pem"),
             "httpPort": options.http01_port,
@@ -285,10 +303,17 @@ impl LocalPebble {
             .stderr(Stdio::from(log2))
             .spawn()
             .map_err(internal)?;
-        let started = wait_for_port(port, &mut child, &this.log_file, "pebble");
+        // Probe where Pebble listens (any local address when it is all).
+        let probe_ip = if listen_ip.is_unspecified() {
+            Ipv4Addr::LOCALHOST
+        } else {
+            listen_ip
+        };
+        let started = wait_for_port(probe_ip, port, &mut child, &this.log_file, "pebble");
         this.children.push(child);
         started?;
         wait_for_port(
+            probe_ip,
             management,
             this.children
                 .last_mut()
@@ -333,6 +358,40 @@ impl LocalPebble {
     #[must_use]
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Downloads root `index` (PEM) from the management interface: the
+    /// root the issued chains lead to.
+    ///
+    /// # Errors
+    /// [`HostError::Network`] when the management interface does not
+    /// answer with a certificate.
+    pub fn root_pem(&self, index: usize) -> Result<String, HostError> {
+        let config = crate::tls::client_config(&crate::tls::Trust::Only(self.ca_file.clone()))?;
+        let mut transport =
+            crate::transport::Transport::new(config, 64 * 1024, Duration::from_secs(10));
+        let url = format!("{}/roots/{index}", self.management_url);
+        let parsed = acme_core::http::Url::parse(&url)
+            .map_err(|e| HostError::Internal(format!("management URL {url}: {e:?}")))?;
+        let mut head = [0u8; 512];
+        let n = acme_core::http::write_request_head(
+            &mut head,
+            acme_core::http::Method::Get,
+            &parsed,
+            None,
+        )
+        .map_err(|e| HostError::Internal(format!("request head: {e}")))?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let response =
+            transport.round_trip(parsed.host, parsed.port, &head[..n], false, deadline)?;
+        if response.status != 200 {
+            return Err(HostError::Network(format!(
+                "Pebble {url}: status {}",
+                response.status
+            )));
+        }
+        String::from_utf8(response.body.to_vec())
+            .map_err(|_| HostError::Network(format!("Pebble {url}: not text")))
     }
 }
 

@@ -120,26 +120,7 @@ case "$status" in *" 200 "*) exit 0;; *) echo "challtestsrv: $status" >&2; exit 
 
     /// Downloads a root from Pebble's management interface.
     fn root_pem(&self, index: usize) -> String {
-        let config =
-            acme_host::tls::client_config(&Trust::Only(self.pebble.ca_file.clone())).unwrap();
-        let mut transport =
-            acme_host::transport::Transport::new(config, 64 * 1024, Duration::from_secs(10));
-        let url = format!("{}/roots/{index}", self.pebble.management_url);
-        let parsed = acme_core::http::Url::parse(&url).unwrap();
-        let mut head = [0u8; 512];
-        let n = acme_core::http::write_request_head(
-            &mut head,
-            acme_core::http::Method::Get,
-            &parsed,
-            None,
-        )
-        .unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        let response = transport
-            .round_trip(parsed.host, parsed.port, &head[..n], false, deadline)
-            .unwrap();
-        assert_eq!(response.status, 200);
-        String::from_utf8(response.body.to_vec()).unwrap()
+        self.pebble.root_pem(index).unwrap()
     }
 }
 

@@ -69,6 +69,11 @@ use crate::{Error, Es256Signer};
 /// The default size of the URL arena, in bytes: room for a directory, an
 /// account and an order of eight identifiers with 60-byte URLs.
 pub const DEFAULT_URL_ARENA: usize = 2048;
+
+/// The largest snapshot a client with the default URL arena writes: size
+/// the save buffer and the flash record with it. For another arena size
+/// use [`Client::SNAPSHOT_MAX_LEN`].
+pub const SNAPSHOT_MAX_LEN: usize = snapshot::max_len(DEFAULT_URL_ARENA);
 /// The longest nonce accepted (RFC 8555 §6.5.1 asks for at least 128 bits).
 pub const MAX_NONCE_LEN: usize = 128;
 /// Room for the directory's profile names (space-separated); names past

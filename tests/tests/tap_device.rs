@@ -1,0 +1,302 @@
+//! The device adapter on a real IP stack: the acme-embassy boot example
+//! (embassy-executor on std, embassy-net over `embassy-net-tuntap`) enrols
+//! against a real Pebble on the other side of a TAP link, inside a network
+//! namespace this test creates and always removes.
+//!
+//! ```text
+//!  namespace acme-tap-<pid>
+//!  ┌───────────────────────────────────────────────────────────────┐
+//!  │ Pebble + challtestsrv          tap0 10.77.0.1 ◀──▶ embassy-net │
+//!  │ (every name → 10.77.0.2)                         10.77.0.2     │
+//!  │                                                  device:       │
+//!  │   ACME over TLS 1.3 ───────────────────────────▶ boot example  │
+//!  │   http-01 validation ◀── :5002 on 10.77.0.2 ──── responder     │
+//!  └───────────────────────────────────────────────────────────────┘
+//! ```
+//!
+//! Needs root (network namespaces, `/dev/net/tun`) and the `pebble`
+//! package; `scripts/test-all` provides both on CI.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    missing_docs
+)]
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use acme_core::Es256Signer as _;
+use acme_host::pebble::{LocalPebble, PebbleOptions};
+
+const HOST_SIDE: &str = "10.77.0.1";
+const DEVICE_IP: &str = "10.77.0.2";
+const HTTP01_PORT: u16 = 5002;
+
+/// A network namespace with a TAP device in it; deleted on drop, which
+/// also removes the TAP device.
+struct Namespace {
+    name: String,
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .expect("the `ip` command (Debian package iproute2)");
+    assert!(
+        out.status.success(),
+        "ip {}: {}\nthis test needs root and /dev/net/tun to create a network namespace with a TAP device",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Namespace {
+    fn create() -> Self {
+        let name = format!("acme-tap-{}", std::process::id());
+        // A namespace left by a killed run of the same pid is replaced.
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        ip(&["netns", "add", &name]);
+        let ns = Self { name };
+        ip(&["-n", &ns.name, "link", "set", "lo", "up"]);
+        ip(&[
+            "-n", &ns.name, "tuntap", "add", "dev", "tap0", "mode", "tap",
+        ]);
+        ip(&[
+            "-n",
+            &ns.name,
+            "addr",
+            "add",
+            &format!("{HOST_SIDE}/24"),
+            "dev",
+            "tap0",
+        ]);
+        ip(&["-n", &ns.name, "link", "set", "tap0", "up"]);
+        ns
+    }
+
+    /// Moves the calling thread (and every process it starts) into the
+    /// namespace. Only this test's thread changes namespace.
+    fn enter(&self) {
+        let file = std::fs::File::open(Path::new("/var/run/netns").join(&self.name)).unwrap();
+        nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// One device: its flash, key store and certificate files.
+struct Device {
+    dir: PathBuf,
+    identifier: String,
+}
+
+/// What one boot of the device printed.
+#[derive(Debug)]
+struct Boot {
+    code: i32,
+    account: String,
+    order: String,
+    requests: u32,
+    output: String,
+}
+
+impl Device {
+    fn new(root: &Path, name: &str) -> Self {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self {
+            dir,
+            identifier: format!("{name}.devices.test"),
+        }
+    }
+
+    fn boot(&self, pebble: &LocalPebble, power_off_after_saves: Option<usize>) -> Boot {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tap-device"));
+        command
+            .env("ACME_TAP", "tap0")
+            .env("ACME_DEVICE_IP", DEVICE_IP)
+            .env("ACME_GATEWAY", HOST_SIDE)
+            .env("ACME_DIRECTORY", &pebble.directory_url)
+            .env("ACME_SERVER_IP", HOST_SIDE)
+            .env("ACME_TRUST_ANCHOR", &pebble.ca_file)
+            .env("ACME_IDENTIFIER", &self.identifier)
+            .env("ACME_HTTP01_PORT", HTTP01_PORT.to_string())
+            .env("ACME_FLASH", self.dir.join("flash.bin"))
+            .env("ACME_KEYS", self.dir.join("keys.bin"))
+            .env("ACME_CERT_OUT", self.dir.join("cert.pem"));
+        if let Some(n) = power_off_after_saves {
+            command.env("ACME_POWER_OFF_AFTER_SAVES", n.to_string());
+        }
+        let out = command.output().unwrap();
+        let output = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        let line = output
+            .lines()
+            .find(|l| l.starts_with("account "))
+            .unwrap_or_else(|| panic!("no summary line in the device's output:\n{output}"));
+        let words: Vec<&str> = line.split_whitespace().collect();
+        Boot {
+            code: out.status.code().unwrap_or(-1),
+            account: words[1].to_owned(),
+            order: words[3].to_owned(),
+            requests: words[5].parse().unwrap(),
+            output,
+        }
+    }
+
+    fn cert_pem(&self) -> Vec<u8> {
+        std::fs::read(self.dir.join("cert.pem")).unwrap()
+    }
+
+    /// The certificate key the device generated at first boot.
+    fn device_public_key_spki(&self) -> Vec<u8> {
+        let keys = std::fs::read(self.dir.join("keys.bin")).unwrap();
+        let mode = std::fs::metadata(self.dir.join("keys.bin"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "the key store is private");
+        let key = acme_core::SoftwareKey::from_scalar(&keys[32..64]).unwrap();
+        key.public_key().spki_der().to_vec()
+    }
+}
+
+/// Checks the chain: the leaf names exactly the device's identifier, holds
+/// the device's key, and verifies (with OpenSSL) up to Pebble's root.
+fn assert_certificate(pebble: &LocalPebble, device: &Device) {
+    let pem = device.cert_pem();
+    let ders = acme_host::chain::chain_ders(&pem).unwrap();
+    assert!(ders.len() >= 2, "leaf and intermediate");
+    let leaf = acme_core::cert::Certificate::from_der(&ders[0]).unwrap();
+    let sans: Vec<String> = leaf
+        .subject_alt_names()
+        .expect("a subjectAltName extension")
+        .map(|san| match san {
+            acme_core::cert::SanEntry::Dns(name) => name.to_owned(),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(sans, std::slice::from_ref(&device.identifier));
+    assert_eq!(leaf.spki_der(), &device.device_public_key_spki()[..]);
+
+    let root = device.dir.join("root.pem");
+    std::fs::write(&root, pebble.root_pem(0).unwrap()).unwrap();
+    let leaf_path = device.dir.join("leaf.pem");
+    std::fs::write(&leaf_path, acme_host::chain::pem_of(&ders[0])).unwrap();
+    let rest: String = ders[1..]
+        .iter()
+        .map(|d| acme_host::chain::pem_of(d))
+        .collect();
+    let rest_path = device.dir.join("intermediates.pem");
+    std::fs::write(&rest_path, rest).unwrap();
+    let out = Command::new("openssl")
+        .arg("verify")
+        .arg("-CAfile")
+        .arg(&root)
+        .arg("-untrusted")
+        .arg(&rest_path)
+        .arg(&leaf_path)
+        .output()
+        .expect("openssl (apt-get install openssl)");
+    assert!(
+        out.status.success(),
+        "the chain does not verify: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// How many times Pebble's log shows a request to `path`.
+fn pebble_requests(pebble: &LocalPebble, path: &str) -> usize {
+    let log = std::fs::read_to_string(&pebble.log_file).unwrap();
+    log.lines()
+        .filter(|l| l.contains(&format!("POST {path}")))
+        .count()
+}
+
+#[test]
+fn device_enrols_over_tap_and_resumes_its_order_after_a_reboot() {
+    let namespace = Namespace::create();
+    namespace.enter();
+    let pebble = LocalPebble::start(&PebbleOptions {
+        // Pebble really validates: it fetches http-01 from the device.
+        env: vec![
+            ("PEBBLE_VA_ALWAYS_VALID".into(), "0".into()),
+            // Request counts below are exact: no nonce rejections.
+            ("PEBBLE_WFE_NONCEREJECT".into(), "0".into()),
+        ],
+        http01_port: HTTP01_PORT,
+        tls_alpn01_port: 5001,
+        listen_ip: Some(std::net::Ipv4Addr::UNSPECIFIED),
+        challenge_ip: Some(DEVICE_IP.parse().unwrap()),
+        ..PebbleOptions::default()
+    })
+    .expect("Pebble starts (install it with `apt-get install pebble`)");
+
+    // 1. A first boot with nothing stored enrols in one go.
+    let first = Device::new(pebble.dir(), "first");
+    let boot = first.boot(&pebble, None);
+    assert_eq!(boot.code, 0, "device output:\n{}", boot.output);
+    assert!(boot.output.contains("no snapshot: first boot"));
+    assert_certificate(&pebble, &first);
+    assert_eq!(pebble_requests(&pebble, "/sign-me-up"), 1);
+    assert_eq!(pebble_requests(&pebble, "/order-plz"), 1);
+    // Pebble's validator fetched the token from the device's responder.
+    let log = std::fs::read_to_string(&pebble.log_file).unwrap();
+    assert!(
+        log.contains(&format!(
+            "Attempting to validate w/ HTTP: http://{}:{HTTP01_PORT}/.well-known/acme-challenge/",
+            first.identifier
+        )) && log.contains("set VALID by completed challenge"),
+        "Pebble did not validate http-01 against the device:\n{log}"
+    );
+
+    // 2. Power is cut right after the finalize is saved (saves: directory,
+    //    account, order, finalize); the next boot restores the snapshot
+    //    from flash into a fresh stack and finishes the same order.
+    let second = Device::new(pebble.dir(), "second");
+    let cut = second.boot(&pebble, Some(4));
+    assert_eq!(cut.code, 3, "device output:\n{}", cut.output);
+    assert!(!second.dir.join("cert.pem").exists());
+    let accounts_before = pebble_requests(&pebble, "/sign-me-up");
+    let orders_before = pebble_requests(&pebble, "/order-plz");
+    let finalizes_before = pebble_requests(&pebble, "/finalize-order/");
+
+    let resumed = second.boot(&pebble, None);
+    assert_eq!(resumed.code, 0, "device output:\n{}", resumed.output);
+    assert!(resumed.output.contains("resumed from a"));
+    assert_eq!(resumed.account, cut.account, "the same account");
+    assert_eq!(resumed.order, cut.order, "the same order");
+    assert_eq!(
+        pebble_requests(&pebble, "/sign-me-up"),
+        accounts_before,
+        "no new account"
+    );
+    assert_eq!(
+        pebble_requests(&pebble, "/order-plz"),
+        orders_before,
+        "no new order"
+    );
+    assert_eq!(
+        pebble_requests(&pebble, "/finalize-order/"),
+        finalizes_before,
+        "no second finalize"
+    );
+    assert!(
+        resumed.requests <= 4,
+        "resuming a finalized order takes the directory, a nonce, the order and the certificate, not {}",
+        resumed.requests
+    );
+    assert_certificate(&pebble, &second);
+    drop(pebble);
+    drop(namespace);
+}
