@@ -25,6 +25,7 @@
 //! | `ACME_KEYS` | file standing in for the key store (two P-256 scalars) | `acme-keys.bin` |
 //! | `ACME_CERT_OUT` | where to write the certificate chain | `acme-cert.pem` |
 //! | `ACME_POWER_OFF_AFTER_SAVES` | stop dead after this many snapshot saves, as a power cut would | never |
+//! | `ACME_BUFFERS` | `tls_read,tls_write,tcp_rx,tcp_tx,http_tx,http_rx`: use only this much of each buffer | all |
 //!
 //! It prints one `result ...` line and exits 0 when enrolled, 3 after a
 //! simulated power cut, 1 on failure.
@@ -57,6 +58,37 @@ struct DeviceConfig {
     trust_anchor_der: &'static [u8],
     identifier: &'static str,
     http01_port: u16,
+    /// How much of each static buffer to use (to find the smallest sizes
+    /// that work; a board just sizes the statics).
+    buffer_limits: BufferLimits,
+}
+
+/// Lengths to cut the static buffers to.
+#[derive(Clone, Copy)]
+struct BufferLimits {
+    tls_read: usize,
+    tls_write: usize,
+    tcp_rx: usize,
+    tcp_tx: usize,
+    http_tx: usize,
+    http_rx: usize,
+}
+
+impl BufferLimits {
+    const FULL: Self = Self {
+        tls_read: usize::MAX,
+        tls_write: usize::MAX,
+        tcp_rx: usize::MAX,
+        tcp_tx: usize::MAX,
+        http_tx: usize::MAX,
+        http_rx: usize::MAX,
+    };
+}
+
+/// The first `len` bytes of `buf` (all of it when shorter).
+fn cut(buf: &'static mut [u8], len: usize) -> &'static mut [u8] {
+    let len = len.min(buf.len());
+    &mut buf[..len]
 }
 
 /// The device's two keys: the ACME account's and the certificate's.
@@ -151,11 +183,12 @@ async fn enrol<F: NorFlash>(
     if let Some(address) = config.server_address {
         connector = connector.with_fixed_address(address.into());
     }
+    let limits = config.buffer_limits;
     let mut tls_buffers = TlsBuffers {
-        tcp_rx: TCP_RX.take(),
-        tcp_tx: TCP_TX.take(),
-        tls_read: TLS_READ.take(),
-        tls_write: TLS_WRITE.take(),
+        tcp_rx: cut(TCP_RX.take(), limits.tcp_rx),
+        tcp_tx: cut(TCP_TX.take(), limits.tcp_tx),
+        tls_read: cut(TLS_READ.take(), limits.tls_read),
+        tls_write: cut(TLS_WRITE.take(), limits.tls_write),
     };
     let mut solver = Http01Solver::new(&TOKENS);
     let environment = Environment {
@@ -165,8 +198,8 @@ async fn enrol<F: NorFlash>(
         store: &mut store,
     };
     let buffers = DriverBuffers {
-        tx: HTTP_TX.take(),
-        rx: HTTP_RX.take(),
+        tx: cut(HTTP_TX.take(), limits.http_tx),
+        rx: cut(HTTP_RX.take(), limits.http_rx),
         snapshot,
     };
     let deadline = Instant::now() + ENROLMENT_DEADLINE;
@@ -300,6 +333,7 @@ async fn main(spawner: Spawner) {
         trust_anchor_der: env.trust_anchor_der,
         identifier: env.identifier,
         http01_port: env.http01_port,
+        buffer_limits: env.buffer_limits,
     });
     static KEYS: StaticCell<DeviceKeys> = StaticCell::new();
     let keys = KEYS.init(env.keys);
@@ -340,6 +374,7 @@ mod host {
         pub(super) keys: DeviceKeys,
         pub(super) cert_out: &'static str,
         pub(super) power_off_after_saves: Option<usize>,
+        pub(super) buffer_limits: BufferLimits,
     }
 
     fn var(name: &str, default: Option<&str>) -> String {
@@ -399,7 +434,28 @@ mod host {
                 power_off_after_saves: std::env::var("ACME_POWER_OFF_AFTER_SAVES")
                     .ok()
                     .map(|v| parse("ACME_POWER_OFF_AFTER_SAVES", &v)),
+                buffer_limits: buffer_limits(),
             }
+        }
+    }
+
+    /// `ACME_BUFFERS=tls_read,tls_write,tcp_rx,tcp_tx,http_tx,http_rx`
+    /// cuts the static buffers to these lengths.
+    fn buffer_limits() -> BufferLimits {
+        let Ok(text) = std::env::var("ACME_BUFFERS") else {
+            return BufferLimits::FULL;
+        };
+        let n: Vec<usize> = text.split(',').map(|v| parse("ACME_BUFFERS", v)).collect();
+        let [tls_read, tls_write, tcp_rx, tcp_tx, http_tx, http_rx] = n[..] else {
+            fail("ACME_BUFFERS takes six lengths");
+        };
+        BufferLimits {
+            tls_read,
+            tls_write,
+            tcp_rx,
+            tcp_tx,
+            http_tx,
+            http_rx,
         }
     }
 

@@ -64,6 +64,9 @@ pub enum Error {
     Storage,
     /// The overall deadline passed.
     Deadline,
+    /// A buffer the application lent is too small to work at all (such as
+    /// a TLS record buffer no larger than the record overhead).
+    BufferTooSmall,
 }
 
 impl From<acme_core::Error> for Error {

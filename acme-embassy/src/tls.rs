@@ -45,6 +45,10 @@ pub struct TlsBuffers<'a> {
     pub tls_write: &'a mut [u8],
 }
 
+/// What embedded-tls reserves in each record buffer (header, content type
+/// and AEAD tag); a record buffer must be larger.
+pub const TLS_RECORD_OVERHEAD: usize = 128;
+
 /// A clock for certificate validity: seconds since 1970, if known.
 pub type WallClock = fn() -> Option<u64>;
 
@@ -147,6 +151,11 @@ impl<'a, R: CryptoRngCore> Connector for TlsConnector<'a, R> {
         port: u16,
         buffers: &'b mut Self::Buffers,
     ) -> Result<Self::Connection<'b>, Error> {
+        if buffers.tls_read.len() <= TLS_RECORD_OVERHEAD
+            || buffers.tls_write.len() <= TLS_RECORD_OVERHEAD
+        {
+            return Err(Error::BufferTooSmall);
+        }
         let address = self.resolve(host).await?;
         let mut socket = TcpSocket::new(self.stack, &mut *buffers.tcp_rx, &mut *buffers.tcp_tx);
         socket.set_timeout(Some(embassy_time::Duration::from_secs(30)));

@@ -31,7 +31,8 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Enrol a certificate (or resume an unfinished enrolment).
-    Enroll {
+    #[command(visible_alias = "enroll")]
+    Enrol {
         #[command(flatten)]
         common: Common,
         #[command(flatten)]
@@ -275,11 +276,11 @@ fn certificate_json(report: &CertificateReport) -> serde_json::Value {
 
 fn execute(cli: &Cli, progress: &mut dyn FnMut(&str)) -> Result<serde_json::Value, HostError> {
     match &cli.command {
-        Command::Enroll { common, order } => {
+        Command::Enrol { common, order } => {
             let mut settings = common.settings();
             settings.fetch_alternates = order.alternates;
             let mut session = Session::open(settings)?;
-            let report = session.enroll(&order.spec()?, progress)?;
+            let report = session.enrol(&order.spec()?, progress)?;
             print_certificate(&report);
             Ok(certificate_json(&report))
         }
@@ -309,7 +310,7 @@ fn execute(cli: &Cli, progress: &mut dyn FnMut(&str)) -> Result<serde_json::Valu
                     .current_certificate()
                     .ok()
                     .and_then(|c| c.ari_cert_id);
-                Some(session.enroll(&spec, progress)?)
+                Some(session.enrol(&spec, progress)?)
             };
             match report {
                 Some(report) => {
@@ -417,7 +418,7 @@ fn demo(
         identifiers: vec![OwnedIdentifier::parse(identifier)?],
         ..OrderSpec::default()
     };
-    let report = session.enroll(&spec, progress)?;
+    let report = session.enrol(&spec, progress)?;
     print_certificate(&report);
     let stats = session.stats();
     eprintln!(

@@ -301,7 +301,8 @@ impl Session {
     ///
     /// # Errors
     /// [`HostError`] describing the failure; nothing is overwritten then.
-    pub fn enroll(
+    #[doc(alias = "enroll")]
+    pub fn enrol(
         &mut self,
         spec: &OrderSpec,
         progress: &mut dyn FnMut(&str),
@@ -414,7 +415,7 @@ impl Session {
         if !due {
             return Ok(None);
         }
-        self.enroll(&spec, progress).map(Some)
+        self.enrol(&spec, progress).map(Some)
     }
 
     /// Revokes the saved certificate.

@@ -40,7 +40,7 @@ fn usage_errors_exit_2() {
     let state = std::env::temp_dir().join(format!("acme-cli-usage-{}", std::process::id()));
     let out = acme()
         .args([
-            "enroll",
+            "enrol",
             "--directory",
             "http://ca.example/dir",
             "--identifier",
@@ -57,7 +57,7 @@ fn usage_errors_exit_2() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("NotHttps"));
-    let out = acme().args(["enroll"]).output().unwrap();
+    let out = acme().args(["enrol"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let out = acme()
         .args([
@@ -82,7 +82,7 @@ fn network_failures_exit_4_with_json() {
     let out = acme()
         .args([
             "--json",
-            "enroll",
+            "enrol",
             "--directory",
             &format!("https://127.0.0.1:{port}/dir"),
             "--identifier",

@@ -183,11 +183,11 @@ fn assert_issued(
     );
 }
 
-fn enroll(env: &Env, challenge: ChallengeType, ids: &[&str]) -> (CertificateReport, Vec<String>) {
+fn enrol(env: &Env, challenge: ChallengeType, ids: &[&str]) -> (CertificateReport, Vec<String>) {
     let mut session = env.session(challenge);
     let mut lines = Vec::new();
     let report = session
-        .enroll(&spec(ids), &mut |l| lines.push(l.to_owned()))
+        .enrol(&spec(ids), &mut |l| lines.push(l.to_owned()))
         .unwrap_or_else(|e| {
             panic!(
                 "enrolment failed: {e}\n{}",
@@ -200,7 +200,7 @@ fn enroll(env: &Env, challenge: ChallengeType, ids: &[&str]) -> (CertificateRepo
 #[test]
 fn http01() {
     let env = start(&[]);
-    let (report, lines) = enroll(&env, ChallengeType::Http01, &["dns:http.device.test"]);
+    let (report, lines) = enrol(&env, ChallengeType::Http01, &["dns:http.device.test"]);
     assert_issued(&env, &report, &report.path, &["DNS:http.device.test"], 0);
     assert!(lines.iter().any(|l| l.contains("challenge http-01 ready")));
 }
@@ -208,7 +208,7 @@ fn http01() {
 #[test]
 fn tls_alpn01() {
     let env = start(&[]);
-    let (report, lines) = enroll(&env, ChallengeType::TlsAlpn01, &["dns:alpn.device.test"]);
+    let (report, lines) = enrol(&env, ChallengeType::TlsAlpn01, &["dns:alpn.device.test"]);
     assert_issued(&env, &report, &report.path, &["DNS:alpn.device.test"], 0);
     assert!(lines
         .iter()
@@ -218,7 +218,7 @@ fn tls_alpn01() {
 #[test]
 fn dns01() {
     let env = start(&[]);
-    let (report, lines) = enroll(&env, ChallengeType::Dns01, &["dns:dns.device.test"]);
+    let (report, lines) = enrol(&env, ChallengeType::Dns01, &["dns:dns.device.test"]);
     assert_issued(&env, &report, &report.path, &["DNS:dns.device.test"], 0);
     assert!(lines.iter().any(|l| l.contains("challenge dns-01 ready")));
 }
@@ -226,7 +226,7 @@ fn dns01() {
 #[test]
 fn ip_identifier() {
     let env = start(&[]);
-    let (report, _) = enroll(&env, ChallengeType::Http01, &["ip:127.0.0.1"]);
+    let (report, _) = enrol(&env, ChallengeType::Http01, &["ip:127.0.0.1"]);
     assert_issued(&env, &report, &report.path, &["IP:127.0.0.1"], 0);
 }
 
@@ -238,7 +238,7 @@ fn three_names_in_one_order() {
         "dns:b.device.test",
         "dns:c.device.test",
     ];
-    let (report, lines) = enroll(&env, ChallengeType::Http01, &names);
+    let (report, lines) = enrol(&env, ChallengeType::Http01, &names);
     assert_issued(
         &env,
         &report,
@@ -262,9 +262,9 @@ fn three_names_in_one_order() {
 #[test]
 fn renewal_reuses_the_account() {
     let env = start(&[("PEBBLE_AUTHZREUSE", "0"), ("PEBBLE_WFE_NONCEREJECT", "0")]);
-    let (first, lines) = enroll(&env, ChallengeType::Http01, &["dns:renew.device.test"]);
+    let (first, lines) = enrol(&env, ChallengeType::Http01, &["dns:renew.device.test"]);
     assert!(lines.iter().any(|l| l.contains("Account: POST")));
-    let (second, lines) = enroll(&env, ChallengeType::Http01, &["dns:renew.device.test"]);
+    let (second, lines) = enrol(&env, ChallengeType::Http01, &["dns:renew.device.test"]);
     assert!(
         !lines
             .iter()
@@ -288,7 +288,7 @@ fn revocation_by_account_key_and_by_certificate_key() {
     let env = start(&[]);
     let mut session = env.session(ChallengeType::Http01);
     let report = session
-        .enroll(&spec(&["dns:revoke.device.test"]), &mut |_| {})
+        .enrol(&spec(&["dns:revoke.device.test"]), &mut |_| {})
         .unwrap();
     assert_issued(&env, &report, &report.path, &["DNS:revoke.device.test"], 0);
     session
@@ -301,7 +301,7 @@ fn revocation_by_account_key_and_by_certificate_key() {
     }
     // A fresh certificate revoked by its own key.
     session
-        .enroll(&spec(&["dns:revoke2.device.test"]), &mut |_| {})
+        .enrol(&spec(&["dns:revoke2.device.test"]), &mut |_| {})
         .unwrap();
     session
         .revoke(
@@ -317,14 +317,14 @@ fn key_rollover_then_enrolment_with_the_new_key() {
     let env = start(&[]);
     let mut session = env.session(ChallengeType::Http01);
     session
-        .enroll(&spec(&["dns:roll.device.test"]), &mut |_| {})
+        .enrol(&spec(&["dns:roll.device.test"]), &mut |_| {})
         .unwrap();
     let before = session.account_thumbprint();
     session.rollover_key(&mut |_| {}).unwrap();
     assert_ne!(before, session.account_thumbprint());
     drop(session);
     // A new process loads the new key and reuses the account.
-    let (report, lines) = enroll(&env, ChallengeType::Http01, &["dns:roll.device.test"]);
+    let (report, lines) = enrol(&env, ChallengeType::Http01, &["dns:roll.device.test"]);
     assert!(
         !lines.iter().any(|l| l.contains("Account: POST")),
         "{lines:?}"
@@ -337,13 +337,13 @@ fn deactivated_account_cannot_order() {
     let env = start(&[]);
     let mut session = env.session(ChallengeType::Http01);
     session
-        .enroll(&spec(&["dns:deact.device.test"]), &mut |_| {})
+        .enrol(&spec(&["dns:deact.device.test"]), &mut |_| {})
         .unwrap();
     let output = session
         .account(Goal::DeactivateAccount, &mut |_| {})
         .unwrap();
     assert_eq!(output.account.unwrap().status, "deactivated");
-    let refused = session.enroll(&spec(&["dns:deact.device.test"]), &mut |_| {});
+    let refused = session.enrol(&spec(&["dns:deact.device.test"]), &mut |_| {});
     match refused {
         Err(e @ (HostError::Refused(_) | HostError::Internal(_))) => {
             let m = e.to_string();
@@ -374,7 +374,7 @@ fn external_account_binding() {
     settings.eab = Some(("kid-1".into(), unpadded.into()));
     let mut session = Session::open(settings).unwrap();
     let report = session
-        .enroll(&spec(&["dns:eab.device.test"]), &mut |_| {})
+        .enrol(&spec(&["dns:eab.device.test"]), &mut |_| {})
         .unwrap();
     assert_issued(&env, &report, &report.path, &["DNS:eab.device.test"], 0);
     // Padded key, separate state (new account).
@@ -383,7 +383,7 @@ fn external_account_binding() {
     settings.eab = Some(("kid-3".into(), short_padded.into()));
     let mut session = Session::open(settings).unwrap();
     session
-        .enroll(&spec(&["dns:eab2.device.test"]), &mut |_| {})
+        .enrol(&spec(&["dns:eab2.device.test"]), &mut |_| {})
         .unwrap();
     // A wrong key is refused clearly.
     let mut settings = env.settings(ChallengeType::Http01);
@@ -393,7 +393,7 @@ fn external_account_binding() {
         "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
     ));
     let mut session = Session::open(settings).unwrap();
-    match session.enroll(&spec(&["dns:eab3.device.test"]), &mut |_| {}) {
+    match session.enrol(&spec(&["dns:eab3.device.test"]), &mut |_| {}) {
         Err(HostError::Refused(m)) => {
             assert!(m.contains("Unauthorized") || m.contains("Malformed"), "{m}")
         }
@@ -403,7 +403,7 @@ fn external_account_binding() {
     let mut settings = env.settings(ChallengeType::Http01);
     settings.state_dir = env.pebble.dir().join("state-none");
     let mut session = Session::open(settings).unwrap();
-    match session.enroll(&spec(&["dns:eab4.device.test"]), &mut |_| {}) {
+    match session.enrol(&spec(&["dns:eab4.device.test"]), &mut |_| {}) {
         Err(e) => assert!(e.to_string().contains("ExternalAccountRequired"), "{e}"),
         Ok(_) => panic!("enrolled without EAB"),
     }
@@ -416,7 +416,7 @@ fn nonce_rejection_at_fifty_percent() {
     for i in 0..10 {
         let name = format!("nonce{i}.device.test");
         let report = session
-            .enroll(&spec(&[&format!("dns:{name}")]), &mut |_| {})
+            .enrol(&spec(&[&format!("dns:{name}")]), &mut |_| {})
             .unwrap_or_else(|e| panic!("enrolment {i}: {e}"));
         assert_issued(&env, &report, &report.path, &[&format!("DNS:{name}")], 0);
     }
@@ -425,16 +425,16 @@ fn nonce_rejection_at_fifty_percent() {
 #[test]
 fn strict_mode() {
     let env = start_with(&[], |o| o.strict = true);
-    let (report, _) = enroll(&env, ChallengeType::Http01, &["dns:strict.device.test"]);
+    let (report, _) = enrol(&env, ChallengeType::Http01, &["dns:strict.device.test"]);
     assert_issued(&env, &report, &report.path, &["DNS:strict.device.test"], 0);
 }
 
 #[test]
 fn reused_valid_authorization_is_skipped() {
     let env = start(&[("PEBBLE_AUTHZREUSE", "100")]);
-    let (_, first) = enroll(&env, ChallengeType::Http01, &["dns:reuse.device.test"]);
+    let (_, first) = enrol(&env, ChallengeType::Http01, &["dns:reuse.device.test"]);
     assert!(first.iter().any(|l| l.contains("challenge http-01 ready")));
-    let (report, second) = enroll(&env, ChallengeType::Http01, &["dns:reuse.device.test"]);
+    let (report, second) = enrol(&env, ChallengeType::Http01, &["dns:reuse.device.test"]);
     assert!(
         !second.iter().any(|l| l.contains("challenge")),
         "{second:?}"
@@ -456,7 +456,7 @@ fn list_orders_across_pages() {
     for i in 0..5 {
         let name = format!("list{i}.device.test");
         let report = session
-            .enroll(&spec(&[&format!("dns:{name}")]), &mut |_| {})
+            .enrol(&spec(&[&format!("dns:{name}")]), &mut |_| {})
             .unwrap();
         assert_issued(&env, &report, &report.path, &[&format!("DNS:{name}")], 0);
     }
@@ -476,7 +476,7 @@ fn alternate_chains() {
     settings.fetch_alternates = true;
     let mut session = Session::open(settings).unwrap();
     let report = session
-        .enroll(&spec(&["dns:alt.device.test"]), &mut |_| {})
+        .enrol(&spec(&["dns:alt.device.test"]), &mut |_| {})
         .unwrap();
     assert_eq!(report.alternates.len(), 1);
     assert_issued(&env, &report, &report.path, &["DNS:alt.device.test"], 0);
@@ -494,7 +494,7 @@ fn renew_if_due_decides_from_the_remaining_lifetime_without_ari() {
     let env = start_with(&[], |o| o.certificate_validity_secs = Some(6));
     let mut session = env.session(ChallengeType::Http01);
     let first = session
-        .enroll(&spec(&["dns:due.device.test"]), &mut |_| {})
+        .enrol(&spec(&["dns:due.device.test"]), &mut |_| {})
         .unwrap();
     // Pebble offers no ARI: the decision falls back to the lifetime, and a
     // fresh certificate is not due.

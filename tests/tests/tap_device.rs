@@ -55,8 +55,8 @@ fn ip(args: &[&str]) {
 }
 
 impl Namespace {
-    fn create() -> Self {
-        let name = format!("acme-tap-{}", std::process::id());
+    fn create(tag: &str) -> Self {
+        let name = format!("acme-{tag}-{}", std::process::id());
         // A namespace left by a killed run of the same pid is replaced.
         let _ = Command::new("ip").args(["netns", "del", &name]).output();
         ip(&["netns", "add", &name]);
@@ -121,6 +121,15 @@ impl Device {
     }
 
     fn boot(&self, pebble: &LocalPebble, power_off_after_saves: Option<usize>) -> Boot {
+        self.boot_with(pebble, power_off_after_saves, None)
+    }
+
+    fn boot_with(
+        &self,
+        pebble: &LocalPebble,
+        power_off_after_saves: Option<usize>,
+        buffers: Option<&str>,
+    ) -> Boot {
         let mut command = Command::new(env!("CARGO_BIN_EXE_tap-device"));
         command
             .env("ACME_TAP", "tap0")
@@ -134,6 +143,9 @@ impl Device {
             .env("ACME_FLASH", self.dir.join("flash.bin"))
             .env("ACME_KEYS", self.dir.join("keys.bin"))
             .env("ACME_CERT_OUT", self.dir.join("cert.pem"));
+        if let Some(b) = buffers {
+            command.env("ACME_BUFFERS", b);
+        }
         if let Some(n) = power_off_after_saves {
             command.env("ACME_POWER_OFF_AFTER_SAVES", n.to_string());
         }
@@ -215,19 +227,8 @@ fn assert_certificate(pebble: &LocalPebble, device: &Device) {
     );
 }
 
-/// How many times Pebble's log shows a request to `path`.
-fn pebble_requests(pebble: &LocalPebble, path: &str) -> usize {
-    let log = std::fs::read_to_string(&pebble.log_file).unwrap();
-    log.lines()
-        .filter(|l| l.contains(&format!("POST {path}")))
-        .count()
-}
-
-#[test]
-fn device_enrols_over_tap_and_resumes_its_order_after_a_reboot() {
-    let namespace = Namespace::create();
-    namespace.enter();
-    let pebble = LocalPebble::start(&PebbleOptions {
+fn start_pebble() -> LocalPebble {
+    LocalPebble::start(&PebbleOptions {
         // Pebble really validates: it fetches http-01 from the device.
         env: vec![
             ("PEBBLE_VA_ALWAYS_VALID".into(), "0".into()),
@@ -240,7 +241,48 @@ fn device_enrols_over_tap_and_resumes_its_order_after_a_reboot() {
         challenge_ip: Some(DEVICE_IP.parse().unwrap()),
         ..PebbleOptions::default()
     })
-    .expect("Pebble starts (install it with `apt-get install pebble`)");
+    .expect("Pebble starts (install it with `apt-get install pebble`)")
+}
+
+/// The small buffer set the acme-embassy README gives as working against
+/// Pebble enrols; a TLS record buffer below embedded-tls's record overhead
+/// is refused with a typed error instead of tripping embedded-tls.
+#[test]
+fn device_enrols_with_the_small_buffers_and_refuses_unusable_ones() {
+    let namespace = Namespace::create("buffers");
+    namespace.enter();
+    let pebble = start_pebble();
+    // tls_read, tls_write, tcp_rx, tcp_tx, http_tx, http_rx
+    let small = Device::new(pebble.dir(), "small");
+    let boot = small.boot_with(&pebble, None, Some("2560,512,1024,1024,1280,3072"));
+    assert_eq!(boot.code, 0, "device output:\n{}", boot.output);
+    assert_certificate(&pebble, &small);
+
+    let unusable = Device::new(pebble.dir(), "unusable");
+    let boot = unusable.boot_with(&pebble, None, Some("16640,128,4096,2048,2048,4096"));
+    assert_eq!(boot.code, 1, "device output:\n{}", boot.output);
+    assert!(
+        boot.output.contains("result failed: BufferTooSmall"),
+        "device output:\n{}",
+        boot.output
+    );
+    drop(pebble);
+    drop(namespace);
+}
+
+/// How many times Pebble's log shows a request to `path`.
+fn pebble_requests(pebble: &LocalPebble, path: &str) -> usize {
+    let log = std::fs::read_to_string(&pebble.log_file).unwrap();
+    log.lines()
+        .filter(|l| l.contains(&format!("POST {path}")))
+        .count()
+}
+
+#[test]
+fn device_enrols_over_tap_and_resumes_its_order_after_a_reboot() {
+    let namespace = Namespace::create("reboot");
+    namespace.enter();
+    let pebble = start_pebble();
 
     // 1. A first boot with nothing stored enrols in one go.
     let first = Device::new(pebble.dir(), "first");
