@@ -48,7 +48,9 @@ impl EabKey {
         let unpadded_len = text.iter().position(|&c| c == b'=').unwrap_or(text.len());
         let (body, padding) = text.split_at(unpadded_len);
         let padding_ok = padding.is_empty()
-            || (padding.len() <= 2 && padding.iter().all(|&c| c == b'=') && text.len() % 4 == 0);
+            || (padding.len() <= 2
+                && padding.iter().all(|&c| c == b'=')
+                && text.len().is_multiple_of(4));
         if !padding_ok || body.len() % 4 == 1 {
             return Err(EabKeyError::InvalidLength.into());
         }

@@ -276,7 +276,7 @@ impl embedded_storage_async::nor_flash::NorFlash for NorFlashInRam {
     const ERASE_SIZE: usize = 4096;
 
     async fn erase(&mut self, from: u32, to: u32) -> Result<(), FlashError> {
-        if from % 4096 != 0 || to % 4096 != 0 {
+        if !from.is_multiple_of(4096) || !to.is_multiple_of(4096) {
             return Err(FlashError);
         }
         self.bytes
@@ -287,7 +287,7 @@ impl embedded_storage_async::nor_flash::NorFlash for NorFlashInRam {
     }
 
     async fn write(&mut self, offset: u32, data: &[u8]) -> Result<(), FlashError> {
-        if offset % 4 != 0 || data.len() % 4 != 0 {
+        if !offset.is_multiple_of(4) || !data.len().is_multiple_of(4) {
             return Err(FlashError);
         }
         let start = offset as usize;
