@@ -15,6 +15,39 @@
 pub mod fake;
 pub mod sim;
 
+/// Checks, with the `openssl` CLI and independently of our code, that a
+/// chain (leaf first, DER) verifies up to `root_pem`. The PEM files it
+/// needs are written into a `chain-check` directory under `dir` (so they
+/// never replace a file of the caller's, such as Pebble's TLS root).
+pub fn assert_chain_verifies(dir: &std::path::Path, root_pem: &str, ders: &[Vec<u8>]) {
+    let dir = dir.join("chain-check");
+    std::fs::create_dir_all(&dir).unwrap();
+    let root_path = dir.join("root.pem");
+    let leaf_path = dir.join("leaf.pem");
+    let rest_path = dir.join("intermediates.pem");
+    std::fs::write(&root_path, root_pem).unwrap();
+    std::fs::write(&leaf_path, acme_host::chain::pem_of(&ders[0])).unwrap();
+    let rest: String = ders[1..]
+        .iter()
+        .map(|d| acme_host::chain::pem_of(d))
+        .collect();
+    std::fs::write(&rest_path, rest).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["verify", "-CAfile"])
+        .arg(&root_path)
+        .arg("-untrusted")
+        .arg(&rest_path)
+        .arg(&leaf_path)
+        .output()
+        .expect("openssl (apt-get install openssl)");
+    assert!(
+        out.status.success(),
+        "chain does not verify: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Path of the workspace root, for tests that read committed data.
 #[must_use]
 pub fn workspace_root() -> std::path::PathBuf {

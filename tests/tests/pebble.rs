@@ -156,31 +156,7 @@ fn assert_issued(
     use acme_core::Es256Signer as _;
     assert_eq!(leaf.spki_der(), &device_key.public_key().spki_der()[..]);
     // The chain verifies to the root, independently of our code.
-    let dir = env.pebble.dir();
-    let root_path = dir.join(format!("pebble-root-{root}.pem"));
-    std::fs::write(&root_path, env.root_pem(root)).unwrap();
-    let leaf_path = dir.join("leaf.pem");
-    let rest_path = dir.join("intermediates.pem");
-    std::fs::write(&leaf_path, acme_host::chain::pem_of(&ders[0])).unwrap();
-    let rest: String = ders[1..]
-        .iter()
-        .map(|d| acme_host::chain::pem_of(d))
-        .collect();
-    std::fs::write(&rest_path, rest).unwrap();
-    let out = Command::new("openssl")
-        .args(["verify", "-CAfile"])
-        .arg(&root_path)
-        .arg("-untrusted")
-        .arg(&rest_path)
-        .arg(&leaf_path)
-        .output()
-        .expect("openssl (apt-get install openssl)");
-    assert!(
-        out.status.success(),
-        "chain does not verify: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    acme_tests::assert_chain_verifies(env.pebble.dir(), &env.root_pem(root), &ders);
 }
 
 fn enrol(env: &Env, challenge: ChallengeType, ids: &[&str]) -> (CertificateReport, Vec<String>) {

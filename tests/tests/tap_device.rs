@@ -201,30 +201,7 @@ fn assert_certificate(pebble: &LocalPebble, device: &Device) {
     assert_eq!(sans, std::slice::from_ref(&device.identifier));
     assert_eq!(leaf.spki_der(), &device.device_public_key_spki()[..]);
 
-    let root = device.dir.join("root.pem");
-    std::fs::write(&root, pebble.root_pem(0).unwrap()).unwrap();
-    let leaf_path = device.dir.join("leaf.pem");
-    std::fs::write(&leaf_path, acme_host::chain::pem_of(&ders[0])).unwrap();
-    let rest: String = ders[1..]
-        .iter()
-        .map(|d| acme_host::chain::pem_of(d))
-        .collect();
-    let rest_path = device.dir.join("intermediates.pem");
-    std::fs::write(&rest_path, rest).unwrap();
-    let out = Command::new("openssl")
-        .arg("verify")
-        .arg("-CAfile")
-        .arg(&root)
-        .arg("-untrusted")
-        .arg(&rest_path)
-        .arg(&leaf_path)
-        .output()
-        .expect("openssl (apt-get install openssl)");
-    assert!(
-        out.status.success(),
-        "the chain does not verify: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    acme_tests::assert_chain_verifies(&device.dir, &pebble.root_pem(0).unwrap(), &ders);
 }
 
 fn start_pebble() -> LocalPebble {
