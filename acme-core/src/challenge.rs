@@ -43,7 +43,7 @@ pub const MAX_TLS_ALPN01_CERT_LEN: usize = 768;
 ///
 /// # Errors
 /// [`Error::InvalidChallengeToken`] or [`Error::LimitExceeded`].
-pub fn validate_token(token: &str) -> Result<(), Error> {
+pub(crate) fn validate_token(token: &str) -> Result<(), Error> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(Error::LimitExceeded {
             limit: "MAX_TOKEN_LEN",

@@ -330,7 +330,9 @@ pub(crate) fn sign_der(
         .encode(&mut DigestWriter(&mut hash))
         .map_err(encode_error)?;
     let digest: [u8; 32] = sha2::Digest::finalize(hash).into();
-    let signature = signer.sign_digest(&digest).map_err(|_| Error::Signer)?;
+    let raw = signer.sign_digest(&digest).map_err(|_| Error::Signer)?;
+    // A signer's r or s of zero (or not below the order) is its failure.
+    let signature = p256::ecdsa::Signature::from_slice(&raw).map_err(|_| Error::Signer)?;
     Ok(signature.to_der())
 }
 

@@ -5,6 +5,10 @@
 
 use core::fmt;
 
+use crate::client::{CertificateRejection, ProtocolError, ServerError, SnapshotError};
+use crate::http::{HttpError, UrlError};
+use crate::msg::{JsonError, ProblemType};
+
 /// Everything that can go wrong in `acme-core`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -216,29 +220,16 @@ impl fmt::Display for Error {
             Error::Certificate(e) => write!(f, "certificate refused: {e}"),
             Error::Pem(e) => write!(f, "PEM refused: {e}"),
             Error::Signer => f.write_str("the signer failed to produce a signature"),
-            Error::Server(e) => match e.kind {
-                Some(kind) => write!(
-                    f,
-                    "the server refused the request: {kind:?} (HTTP {})",
-                    e.status
-                ),
-                None => write!(
-                    f,
-                    "the server answered HTTP {} without a problem document",
-                    e.status
-                ),
-            },
-            Error::Protocol(e) => write!(f, "protocol failure: {e:?}"),
-            Error::CertificateRejected(e) => {
-                write!(
-                    f,
-                    "the issued certificate does not match the request: {e:?}"
-                )
-            }
-            Error::Snapshot(e) => write!(f, "snapshot not restored: {e:?}"),
-            Error::Json(e) => write!(f, "JSON body refused: {e:?}"),
-            Error::Http(e) => write!(f, "HTTP response refused: {e:?}"),
-            Error::Url(e) => write!(f, "URL refused: {e:?}"),
+            Error::Server(e) => write!(f, "{e}"),
+            Error::Protocol(e) => write!(f, "protocol failure: {e}"),
+            Error::CertificateRejected(e) => write!(
+                f,
+                "the issued certificate was refused and nothing was saved: {e}"
+            ),
+            Error::Snapshot(e) => write!(f, "snapshot not restored: {e}"),
+            Error::Json(e) => write!(f, "JSON body refused: {e}"),
+            Error::Http(e) => write!(f, "HTTP response refused: {e}"),
+            Error::Url(e) => write!(f, "URL refused: {e}"),
             Error::TimeOutOfRange => f.write_str("time is past the year 9999"),
             Error::InvalidChallengeToken => {
                 f.write_str("challenge token is empty or not base64url")
@@ -350,3 +341,206 @@ impl core::error::Error for EabKeyError {}
 impl core::error::Error for IdentifierError {}
 impl core::error::Error for CertificateError {}
 impl core::error::Error for PemError {}
+
+impl fmt::Display for ServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            Some(kind) => write!(
+                f,
+                "the server refused the request (HTTP {}): {kind}; its problem document says more",
+                self.status
+            ),
+            None => write!(
+                f,
+                "the server answered HTTP {} without a problem document (a proxy or an outage?)",
+                self.status
+            ),
+        }
+    }
+}
+
+impl fmt::Display for ProblemType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ProblemType::BadNonce => "badNonce: the nonce was stale or reused",
+            ProblemType::RateLimited => "rateLimited: wait before asking again",
+            ProblemType::ServerInternal => "serverInternal: the CA failed; try again later",
+            ProblemType::OrderNotReady => "orderNotReady: finalized before authorizations were valid",
+            ProblemType::UserActionRequired => {
+                "userActionRequired: a person must act at the problem's instance URL (e.g. new terms of service)"
+            }
+            ProblemType::Unauthorized => "unauthorized: the account may not do this",
+            ProblemType::RejectedIdentifier => "rejectedIdentifier: the CA will not issue for an identifier",
+            ProblemType::AccountDoesNotExist => "accountDoesNotExist: no account for this key",
+            ProblemType::ExternalAccountRequired => {
+                "externalAccountRequired: configure External Account Binding (key id and MAC key)"
+            }
+            ProblemType::Malformed => "malformed: the CA could not parse the request",
+            ProblemType::AlreadyRevoked => "alreadyRevoked",
+            ProblemType::BadCsr => "badCSR: the CA refused the certificate request",
+            ProblemType::BadSignatureAlgorithm => "badSignatureAlgorithm: the CA does not take ES256",
+            ProblemType::BadPublicKey => "badPublicKey: the CA refused the key",
+            ProblemType::BadRevocationReason => "badRevocationReason",
+            ProblemType::Validation => "validation failed: the CA could not verify the challenge",
+            ProblemType::Other => "a problem type this client does not classify",
+        })
+    }
+}
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProtocolError::UnexpectedResponse => {
+                f.write_str("a response was handled with no request outstanding (a driver bug)")
+            }
+            ProtocolError::UnexpectedStatus { status } => {
+                write!(f, "HTTP {status} is not an answer the protocol allows here")
+            }
+            ProtocolError::MissingDirectoryEntry { name } => write!(
+                f,
+                "the directory has no \"{name}\" resource; this CA does not offer the operation"
+            ),
+            ProtocolError::MissingLocation => {
+                f.write_str("the server created a resource without a Location header")
+            }
+            ProtocolError::MissingField { name } => {
+                write!(f, "the server's object lacks \"{name}\"")
+            }
+            ProtocolError::MalformedField { name } => {
+                write!(f, "the server's \"{name}\" has an unusable value")
+            }
+            ProtocolError::NoNonce => f.write_str("the server gave no Replay-Nonce, even after retries"),
+            ProtocolError::ExternalAccountRequired => f.write_str(
+                "the CA requires External Account Binding: configure its key id and MAC key",
+            ),
+            ProtocolError::AccountNotValid => {
+                f.write_str("the account is deactivated or revoked: register a new account key")
+            }
+            ProtocolError::UnexpectedObjectStatus => {
+                f.write_str("the server's object is in a status this step cannot continue from")
+            }
+            ProtocolError::NoAccount => {
+                f.write_str("this goal needs an account: enrol once, or restore a snapshot")
+            }
+            ProtocolError::NoDeviceKey => f.write_str("this goal needs the device key: give it with with_device_key"),
+            ProtocolError::ForeignHost => f.write_str(
+                "the server sent a URL on a host other than the directory's; allow that host in the configuration if it is expected",
+            ),
+            ProtocolError::UnexpectedAuthorization => {
+                f.write_str("the order holds an authorization for an identifier that was not requested")
+            }
+            ProtocolError::NoSupportedChallenge { id } => write!(
+                f,
+                "authorization {} offers no challenge type in the preference list",
+                id.0
+            ),
+            ProtocolError::ChallengeInvalid { id } => write!(
+                f,
+                "the challenge of authorization {} failed; the problem document says why",
+                id.0
+            ),
+            ProtocolError::AuthorizationInvalid { id } => write!(
+                f,
+                "authorization {} is invalid, expired, deactivated or revoked",
+                id.0
+            ),
+            ProtocolError::OrderInvalid => {
+                f.write_str("the order is invalid; the problem document and its subproblems say why")
+            }
+            ProtocolError::PollLimit => f.write_str(
+                "the order did not become ready or valid within the poll limit (RetryPolicy::max_polls)",
+            ),
+            ProtocolError::RetriesExhausted => {
+                f.write_str("a request failed more often than the retry policy allows")
+            }
+            ProtocolError::NoSuchAlternate => f.write_str("no alternate chain has that index"),
+        }
+    }
+}
+
+impl fmt::Display for CertificateRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CertificateRejection::KeyMismatch => "its public key is not the CSR's",
+            CertificateRejection::IdentifierMismatch => {
+                "its subjectAltNames are not exactly the requested identifiers"
+            }
+            CertificateRejection::NotYetValid => {
+                "its validity starts in the future (or the device clock is behind)"
+            }
+            CertificateRejection::Expired => {
+                "its validity has ended (or the device clock is ahead)"
+            }
+        })
+    }
+}
+
+impl fmt::Display for SnapshotError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SnapshotError::Corrupt => {
+                f.write_str("not a snapshot, cut short, or its checksum does not match; start afresh")
+            }
+            SnapshotError::Version { found } => write!(
+                f,
+                "written by snapshot format version {found}, which this build does not read; start afresh"
+            ),
+            SnapshotError::OtherDirectory => {
+                f.write_str("written for another directory URL; start afresh for this CA")
+            }
+        }
+    }
+}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            JsonError::Syntax => "not JSON (an HTML error page from a proxy?)",
+            JsonError::Truncated => "the JSON ends early",
+            JsonError::Schema => "a member has the wrong type, is missing, or appears twice",
+            JsonError::TooDeep => "nested deeper than MAX_JSON_DEPTH",
+            JsonError::InvalidString => "a string holds an invalid escape or is not UTF-8",
+        })
+    }
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HttpError::MalformedHead => f.write_str("the response head is not HTTP/1.1"),
+            HttpError::TooManyHeaders => f.write_str("more header fields than MAX_RESPONSE_HEADERS"),
+            HttpError::InvalidContentLength => {
+                f.write_str("Content-Length is not a number, or two disagree")
+            }
+            HttpError::UnsupportedTransferEncoding => {
+                f.write_str("a Transfer-Encoding other than chunked")
+            }
+            HttpError::MalformedChunk => f.write_str("a malformed chunk in a chunked body"),
+            HttpError::BodyTooLarge { length } => write!(
+                f,
+                "the body ({length} bytes or more) does not fit the receive buffer; lend a larger one"
+            ),
+            HttpError::Truncated => {
+                f.write_str("the server closed the connection before the response was complete")
+            }
+        }
+    }
+}
+
+impl fmt::Display for UrlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            UrlError::NotHttps => "only https:// URLs are used",
+            UrlError::Malformed => "malformed host, port or characters",
+            UrlError::HasUserinfo => "user@host URLs are refused",
+        })
+    }
+}
+
+impl core::error::Error for ServerError {}
+impl core::error::Error for ProtocolError {}
+impl core::error::Error for CertificateRejection {}
+impl core::error::Error for SnapshotError {}
+impl core::error::Error for JsonError {}
+impl core::error::Error for HttpError {}
+impl core::error::Error for UrlError {}

@@ -81,7 +81,7 @@ pub fn validate_dns_name(name: &str) -> Result<(), IdentifierError> {
 ///
 /// # Errors
 /// The first [`IdentifierError`] found.
-pub fn validate_all(identifiers: &[Identifier<'_>]) -> Result<(), IdentifierError> {
+pub(crate) fn validate_all(identifiers: &[Identifier<'_>]) -> Result<(), IdentifierError> {
     if identifiers.is_empty() {
         return Err(IdentifierError::None);
     }

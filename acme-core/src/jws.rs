@@ -126,8 +126,7 @@ fn put_es256_signature(
     signer: &dyn Es256Signer,
     digest: [u8; 32],
 ) -> Result<(), Error> {
-    let signature = signer.sign_digest(&digest).map_err(|_| Error::Signer)?;
-    let raw: [u8; 64] = signature.to_bytes().into();
+    let raw = signer.sign_digest(&digest).map_err(|_| Error::Signer)?;
     let text: [u8; ES256_SIGNATURE_B64_LEN] = encode_array(&raw);
     sink.put(&text);
     Ok(())

@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 use crate::b64::encode_array;
 use crate::json::JsonWriter;
 use crate::sink::{DigestSink, SliceSink};
-use crate::{Error, Es256Signer, KeyError};
+use crate::{Error, Es256Signer, KeyError, SignerError};
 
 /// Length of a P-256 JWK in RFC 7638 canonical form:
 /// `{"crv":"P-256","kty":"EC","x":"<43>","y":"<43>"}`.
@@ -299,8 +299,9 @@ impl Es256Signer for SoftwareKey {
         PublicKey::from_verifying_key(self.key.verifying_key())
     }
 
-    fn sign_digest(&self, digest: &[u8; 32]) -> Result<Signature, signature::Error> {
-        self.key.sign_prehash(digest)
+    fn sign_digest(&self, digest: &[u8; 32]) -> Result<[u8; 64], SignerError> {
+        let signature: Signature = self.key.sign_prehash(digest).map_err(|_| SignerError)?;
+        Ok(signature.to_bytes().into())
     }
 }
 
@@ -331,13 +332,14 @@ mod tests {
         assert_ne!(a.public_key(), b.public_key());
         let digest = [7u8; 32];
         let signature = a.sign_digest(&digest).unwrap();
+        let signature = Signature::from_slice(&signature).unwrap();
         a.public_key()
             .verifying_key()
             .unwrap()
             .verify_prehash(&digest, &signature)
             .unwrap();
         // Deterministic: RFC 6979 needs no RNG at signing time.
-        assert_eq!(signature, a.sign_digest(&digest).unwrap());
+        assert_eq!(signature.to_bytes()[..], a.sign_digest(&digest).unwrap());
     }
 
     #[test]

@@ -34,4 +34,4 @@ pub use error::{
 };
 pub use identifier::Identifier;
 pub use key::{PublicKey, SoftwareKey, Thumbprint};
-pub use signer::Es256Signer;
+pub use signer::{Es256Signer, SignerError};

@@ -5,8 +5,6 @@
 //! implements [`Es256Signer`] and the key never enters RAM. The software
 //! implementation is [`crate::SoftwareKey`].
 
-use p256::ecdsa::Signature;
-
 use crate::key::PublicKey;
 
 /// An ECDSA P-256 signer over SHA-256 digests (JWS `ES256`, RFC 7518 §3.4).
@@ -19,21 +17,37 @@ pub trait Es256Signer {
 
     /// Signs a SHA-256 `digest` with ECDSA P-256.
     ///
-    /// The returned signature is the fixed 64-byte `r‖s` form that JWS uses.
+    /// The returned signature is the fixed 64-byte big-endian `r‖s` form
+    /// that JWS uses (and secure elements produce).
     /// A software signer should be deterministic (RFC 6979) so that no RNG
     /// is needed; a hardware signer may use its own RNG.
     ///
     /// # Errors
     /// Any failure of the device or key: the core reports it as
     /// [`crate::Error::Signer`].
-    fn sign_digest(&self, digest: &[u8; 32]) -> Result<Signature, signature::Error>;
+    fn sign_digest(&self, digest: &[u8; 32]) -> Result<[u8; 64], SignerError>;
 }
+
+/// A signer could not sign (the secure element failed, the key is locked,
+/// ...). Implementations log their own cause; the core reports
+/// [`crate::Error::Signer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SignerError;
+
+impl core::fmt::Display for SignerError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("the signer failed to produce a signature")
+    }
+}
+
+impl core::error::Error for SignerError {}
 
 impl<T: Es256Signer + ?Sized> Es256Signer for &T {
     fn public_key(&self) -> PublicKey {
         (**self).public_key()
     }
-    fn sign_digest(&self, digest: &[u8; 32]) -> Result<Signature, signature::Error> {
+    fn sign_digest(&self, digest: &[u8; 32]) -> Result<[u8; 64], SignerError> {
         (**self).sign_digest(digest)
     }
 }

@@ -13,8 +13,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use acme_core::cert::Certificate;
 use acme_core::challenge::{
-    dns01_record_name, validate_token, write_tls_alpn01_certificate, KeyAuthorization, Validity,
-    MAX_TOKEN_LEN,
+    dns01_record_name, write_tls_alpn01_certificate, KeyAuthorization, Validity, MAX_TOKEN_LEN,
 };
 use acme_core::csr::write_csr;
 use acme_core::eab::{EabKey, ExternalAccountBinding};
@@ -22,9 +21,8 @@ use acme_core::json::RawJson;
 use acme_core::jws::{write_jws, KeyRef, Payload, Protected};
 use acme_core::{
     b64, pem, CertificateError, Error, Es256Signer, Identifier, IdentifierError, KeyError,
-    PemError, PublicKey, SoftwareKey,
+    PemError, PublicKey, SignerError, SoftwareKey,
 };
-use p256::ecdsa::Signature;
 
 /// Runs `write` with a buffer of every interesting size and checks that
 /// one byte short reports exactly the needed size.
@@ -63,10 +61,10 @@ impl Es256Signer for CountingSigner {
     fn public_key(&self) -> PublicKey {
         self.inner.public_key()
     }
-    fn sign_digest(&self, digest: &[u8; 32]) -> Result<Signature, signature::Error> {
+    fn sign_digest(&self, digest: &[u8; 32]) -> Result<[u8; 64], SignerError> {
         self.calls.set(self.calls.get() + 1);
         if self.fail {
-            return Err(signature::Error::new());
+            return Err(SignerError);
         }
         self.inner.sign_digest(digest)
     }
@@ -317,7 +315,7 @@ fn malformed_identifiers_tokens_and_common_names() {
         Err(Error::InvalidChallengeToken)
     );
     assert_eq!(
-        validate_token(&"a".repeat(MAX_TOKEN_LEN + 1)),
+        KeyAuthorization::new(&"a".repeat(MAX_TOKEN_LEN + 1), &thumbprint),
         Err(Error::LimitExceeded {
             limit: "MAX_TOKEN_LEN",
             max: MAX_TOKEN_LEN

@@ -173,7 +173,7 @@ async fn enrol<F: NorFlash>(
     match store.inner.load(snapshot).await {
         Ok(Some(saved)) => match client.restore(saved) {
             Ok(()) => println!("resumed from a {}-byte snapshot", saved.len()),
-            Err(e) => println!("snapshot not usable ({e:?}); starting afresh"),
+            Err(e) => println!("snapshot not usable ({e}); starting afresh"),
         },
         Ok(None) => println!("no snapshot: first boot"),
         Err(e) => println!("flash unreadable ({e:?}); starting afresh"),
@@ -301,7 +301,7 @@ async fn enrol_task(
             3
         }
         Outcome::Failed(e) => {
-            println!("result failed: {e:?}");
+            println!("result failed: {e}");
             1
         }
     };
@@ -411,7 +411,7 @@ mod host {
             let mut der = vec![0u8; block.decoded_len()];
             let len = block
                 .decode(&mut der)
-                .unwrap_or_else(|e| fail(&format!("{anchor_path}: {e:?}")))
+                .unwrap_or_else(|e| fail(&format!("{anchor_path}: {e}")))
                 .len();
             der.truncate(len);
             Self {

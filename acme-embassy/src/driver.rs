@@ -69,6 +69,27 @@ pub enum Error {
     BufferTooSmall,
 }
 
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Error::Acme(e) => write!(f, "{e}"),
+            Error::Connect => f.write_str(
+                "the CA could not be reached: DNS, TCP, or the TLS handshake (check the trust anchor and the clock)",
+            ),
+            Error::Challenge => f.write_str("a challenge could not be provisioned"),
+            Error::Storage => f.write_str("the snapshot could not be saved to storage"),
+            Error::Deadline => {
+                f.write_str("the overall deadline passed; the next attempt resumes from the snapshot")
+            }
+            Error::BufferTooSmall => f.write_str(
+                "a lent buffer is too small to work at all (a TLS record buffer must exceed the record overhead)",
+            ),
+        }
+    }
+}
+
+impl core::error::Error for Error {}
+
 impl From<acme_core::Error> for Error {
     fn from(e: acme_core::Error) -> Self {
         Error::Acme(e)

@@ -9,4 +9,4 @@ pub mod http01;
 pub mod persist;
 pub mod tls;
 
-pub use acme_core as core;
+pub use acme_core;

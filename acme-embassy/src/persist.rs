@@ -45,6 +45,14 @@ pub struct RamStore<const N: usize> {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct RamStoreFull;
 
+impl core::fmt::Display for RamStoreFull {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("the snapshot is larger than the RAM store's capacity")
+    }
+}
+
+impl core::error::Error for RamStoreFull {}
+
 impl<const N: usize> RamStore<N> {
     /// An empty store.
     #[must_use]
@@ -82,6 +90,14 @@ impl<const N: usize> SnapshotStore for RamStore<N> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct InvalidFlashRange;
+
+impl core::fmt::Display for InvalidFlashRange {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("the flash range must be at least two whole erase pages, aligned to them")
+    }
+}
+
+impl core::error::Error for InvalidFlashRange {}
 
 /// The key the snapshot is stored under.
 const SNAPSHOT_KEY: u8 = 0xAC;

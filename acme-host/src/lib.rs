@@ -10,5 +10,5 @@ pub mod store;
 pub mod tls;
 pub mod transport;
 
-pub use acme_core as core;
+pub use acme_core;
 pub use error::HostError;

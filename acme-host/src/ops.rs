@@ -255,7 +255,7 @@ impl Session {
         progress: &mut dyn FnMut(&str),
     ) -> Result<RunOutput, HostError> {
         let eab = match (&self.settings.eab, &self.eab_key) {
-            (Some((kid, _)), Some(key)) => Some(EabCredentials { kid, key }),
+            (Some((kid, _)), Some(key)) => Some(EabCredentials::new(kid, key)),
             _ => None,
         };
         let allowed: Vec<&str> = self

@@ -372,7 +372,7 @@ impl LocalPebble {
             crate::transport::Transport::new(config, 64 * 1024, Duration::from_secs(10));
         let url = format!("{}/roots/{index}", self.management_url);
         let parsed = acme_core::http::Url::parse(&url)
-            .map_err(|e| HostError::Internal(format!("management URL {url}: {e:?}")))?;
+            .map_err(|e| HostError::Internal(format!("management URL {url}: {e}")))?;
         let mut head = [0u8; 512];
         let n = acme_core::http::write_request_head(
             &mut head,

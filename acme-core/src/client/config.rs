@@ -6,6 +6,7 @@ use crate::msg::ChallengeType;
 
 /// External Account Binding credentials (RFC 8555 §7.3.4).
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct EabCredentials<'a> {
     /// The key identifier the CA issued.
     pub kid: &'a str,
@@ -13,10 +14,19 @@ pub struct EabCredentials<'a> {
     pub key: &'a EabKey,
 }
 
+impl<'a> EabCredentials<'a> {
+    /// The key identifier `kid` and MAC `key` the CA issued.
+    #[must_use]
+    pub const fn new(kid: &'a str, key: &'a EabKey) -> Self {
+        Self { kid, key }
+    }
+}
+
 /// How patiently the client retries and polls. Every bound is finite, so
 /// every flow ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// Retries of one request after `badNonce` (RFC 8555 §6.5). Servers may
     /// reject good nonces on purpose (Pebble rejects 5% by default).
@@ -62,7 +72,18 @@ pub const DEFAULT_CHALLENGE_PREFERENCE: &[ChallengeType] = &[
 ];
 
 /// The client's configuration, borrowed for the client's lifetime.
+///
+/// Start from [`Config::new`] and set the fields that differ:
+///
+/// ```
+/// use acme_core::client::Config;
+///
+/// let mut config = Config::new("https://acme.example/directory");
+/// config.contact = &["mailto:ops@example.com"];
+/// config.retry.max_polls = 20;
+/// ```
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct Config<'a> {
     /// The directory URL (RFC 8555 §7.1.1); must be https.
     pub directory_url: &'a str,
@@ -86,7 +107,15 @@ pub struct Config<'a> {
 }
 
 impl<'a> Config<'a> {
-    /// A configuration with defaults for everything but the directory URL.
+    /// A configuration with defaults for everything but the directory URL:
+    /// no contact, no EAB, create the account if none exists, challenge
+    /// types in [`DEFAULT_CHALLENGE_PREFERENCE`], no hosts besides the
+    /// directory's, [`RetryPolicy::DEFAULT`].
+    ///
+    /// It **agrees to the CA's terms of service** (`termsOfServiceAgreed`),
+    /// as choosing the CA's directory for a device fleet implies and as
+    /// most CAs require; set [`Config::terms_of_service_agreed`] to `false`
+    /// to have such a CA refuse instead.
     #[must_use]
     pub const fn new(directory_url: &'a str) -> Self {
         Self {
@@ -102,8 +131,10 @@ impl<'a> Config<'a> {
     }
 }
 
-/// What to order (RFC 8555 §7.4).
+/// What to order (RFC 8555 §7.4). Start from [`OrderRequest::new`] and set
+/// the optional fields.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct OrderRequest<'a> {
     /// The identifiers; at most [`crate::identifier::MAX_IDENTIFIERS`].
     pub identifiers: &'a [Identifier<'a>],

@@ -87,6 +87,7 @@ const EVENT_QUEUE: usize = 2 * MAX_AUTHORIZATIONS + 4;
 /// Which protocol step a request performs (for progress output).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum Step {
     /// GET the directory.
     Directory,
@@ -213,6 +214,7 @@ impl RevocationReason {
 
 /// What one client session does.
 #[derive(Clone, Copy)]
+#[non_exhaustive]
 pub enum Goal<'a> {
     /// Enrol (or renew) a certificate.
     Enrol(OrderRequest<'a>),

@@ -274,21 +274,12 @@ impl<T, const N: usize> Bounded<T, N> {
     ///
     /// # Errors
     /// As described.
-    pub fn check(&self, limit: &'static str) -> Result<(), Error> {
+    pub(crate) fn check(&self, limit: &'static str) -> Result<(), Error> {
         if self.overflowed {
             Err(Error::LimitExceeded { limit, max: N })
         } else {
             Ok(())
         }
-    }
-
-    /// Appends an entry (used when building messages in tests and by
-    /// adapters that parse with another JSON library).
-    ///
-    /// # Errors
-    /// Gives the item back when the list is full.
-    pub fn push(&mut self, item: T) -> Result<(), T> {
-        self.items.push(item)
     }
 }
 
@@ -352,7 +343,7 @@ impl<'a, const N: usize> NamedEntries<'a, N> {
     ///
     /// # Errors
     /// As described.
-    pub fn check(&self, limit: &'static str) -> Result<(), Error> {
+    pub(crate) fn check(&self, limit: &'static str) -> Result<(), Error> {
         if self.overflowed {
             Err(Error::LimitExceeded { limit, max: N })
         } else {
