@@ -414,6 +414,27 @@ pub fn probe_response(
 /// decoded in place, so the returned body is contiguous; the buffer is
 /// changed only when the response is complete.
 ///
+/// ```
+/// use acme_core::http::{read_response, ReadStatus};
+///
+/// let mut rx = [0u8; 512];
+/// let wire = b"HTTP/1.1 200 OK\r\nReplay-Nonce: abc\r\nContent-Length: 2\r\n\r\n{}";
+///
+/// // Bytes arrive in pieces: a partial response asks for more.
+/// rx[..10].copy_from_slice(&wire[..10]);
+/// assert_eq!(read_response(&mut rx, 10, false, false)?, ReadStatus::Partial);
+///
+/// rx[..wire.len()].copy_from_slice(wire);
+/// let ReadStatus::Complete { response, consumed, close } =
+///     read_response(&mut rx, wire.len(), false, false)?
+/// else {
+///     unreachable!("the whole response is in the buffer")
+/// };
+/// assert_eq!((response.status, response.body, consumed, close), (200, &b"{}"[..], wire.len(), false));
+/// assert_eq!(response.headers.replay_nonce, Some("abc"));
+/// # Ok::<(), acme_core::Error>(())
+/// ```
+///
 /// # Errors
 /// [`HttpError`] for malformed or over-large responses, and
 /// [`HttpError::Truncated`] when `eof` is set before the response is whole.

@@ -11,6 +11,39 @@ use crate::key::PublicKey;
 ///
 /// The core hashes the signing input itself (streaming, without a scratch
 /// buffer) and hands the 32-byte digest to [`Es256Signer::sign_digest`].
+///
+/// A secure element implements it in a few lines; the key never leaves
+/// the chip:
+///
+/// ```
+/// use acme_core::{Es256Signer, PublicKey, SignerError};
+///
+/// /// Stands in for a driver of an ATECC608, SE050 or TPM.
+/// struct SecureElement {
+///     slot: u8,
+///     public: PublicKey,
+/// }
+///
+/// impl SecureElement {
+///     fn sign(&self, _slot: u8, _digest: &[u8; 32]) -> Result<[u8; 64], u8> {
+///         Err(0x0F) // the chip reports an error code
+///     }
+/// }
+///
+/// impl Es256Signer for SecureElement {
+///     fn public_key(&self) -> PublicKey {
+///         self.public
+///     }
+///     fn sign_digest(&self, digest: &[u8; 32]) -> Result<[u8; 64], SignerError> {
+///         self.sign(self.slot, digest).map_err(|_code| SignerError)
+///     }
+/// }
+///
+/// let public = acme_core::SoftwareKey::from_scalar(&[3; 32])?.public_key();
+/// let chip = SecureElement { slot: 0, public };
+/// assert_eq!(chip.sign_digest(&[0; 32]), Err(SignerError));
+/// # Ok::<(), acme_core::Error>(())
+/// ```
 pub trait Es256Signer {
     /// The public half of the key, used for JWKs, thumbprints and CSRs.
     fn public_key(&self) -> PublicKey;

@@ -136,6 +136,9 @@ fn now_ms() -> Instant {
 /// chain delivered (already checked against the CSR) is passed to
 /// `on_certificate`.
 ///
+/// The [crate docs](crate#boot-time-enrolment) show the whole call as a
+/// boot task writes it; `examples/boot.rs` runs it against a real CA.
+///
 /// # Errors
 /// [`Error`] saying what failed.
 pub async fn run<C, S, St, const N: usize>(

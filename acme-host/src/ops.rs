@@ -157,7 +157,9 @@ pub struct CertificateReport {
     pub ari_cert_id: Option<String>,
 }
 
-/// An open state directory with its keys.
+/// An open state directory with its keys: enrol, renew, revoke and the
+/// account operations. The [crate docs](crate#from-rust) enrol with it in
+/// a dozen lines.
 pub struct Session {
     settings: Settings,
     state: StateDir,

@@ -278,7 +278,38 @@ pub struct Transmit<'s> {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ChallengeId(pub u8);
 
-/// A challenge to provision (or clean up).
+/// A challenge to provision (or clean up), from [`Event::Provision`] and
+/// [`Event::Cleanup`].
+///
+/// ```
+/// use acme_core::challenge::KeyAuthorization;
+/// use acme_core::client::{ChallengeId, ChallengeTask};
+/// use acme_core::msg::ChallengeType;
+/// use acme_core::{Es256Signer, Identifier, SoftwareKey};
+///
+/// # let thumbprint = SoftwareKey::from_scalar(&[1; 32])?.public_key().thumbprint();
+/// # let task = ChallengeTask {
+/// #     id: ChallengeId(0),
+/// #     kind: ChallengeType::Dns01,
+/// #     identifier: Identifier::dns("device-17.example")?,
+/// #     key_authorization: KeyAuthorization::new("tok3n", &thumbprint)?,
+/// # };
+/// // What a solver does with a task the client handed out:
+/// match task.kind {
+///     ChallengeType::Http01 => {
+///         // Serve task.key_authorization.as_str() at this path on port 80.
+///         let _path = task.http01_path();
+///     }
+///     ChallengeType::Dns01 => {
+///         let name = task.dns01_record_name()?;
+///         assert_eq!(name.as_str(), "_acme-challenge.device-17.example");
+///         let _txt = task.dns01_value(); // publish this TXT value
+///     }
+///     _ => {} // tls-alpn-01: see acme_core::challenge::write_tls_alpn01_certificate
+/// }
+/// // Then: client.challenge_ready(task.id)
+/// # Ok::<(), acme_core::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChallengeTask<'s> {
     /// Pass this to [`Client::challenge_ready`].
@@ -499,6 +530,30 @@ pub struct Client<'a, const N: usize = DEFAULT_URL_ARENA> {
 
 impl<'a, const N: usize> Client<'a, N> {
     /// A client for `goal`, signing as the account with `account_key`.
+    ///
+    /// ```
+    /// use acme_core::client::{Client, Config, Goal, OrderRequest, Step};
+    /// use acme_core::time::Instant;
+    /// use acme_core::{Identifier, SoftwareKey};
+    ///
+    /// // Keys come from the caller: a secure element, flash, or here raw scalars.
+    /// let account = SoftwareKey::from_scalar(&[1; 32])?;
+    /// let device = SoftwareKey::from_scalar(&[2; 32])?;
+    /// let config = Config::new("https://acme.example/directory");
+    /// let identifiers = [Identifier::dns("device-17.example")?];
+    /// let goal = Goal::Enrol(OrderRequest::new(&identifiers));
+    /// let mut client: Client<'_> = Client::new(&config, &account, goal)?.with_device_key(&device);
+    ///
+    /// // The first request is the directory; the caller's buffer holds it.
+    /// let mut tx = [0u8; 2048];
+    /// let Some(transmit) = client.poll_transmit(Instant(0), &mut tx)? else {
+    ///     unreachable!("a new client always has a request to send")
+    /// };
+    /// assert_eq!(transmit.step, Step::Directory);
+    /// assert_eq!((transmit.url.host, transmit.url.port), ("acme.example", 443));
+    /// assert!(tx[..transmit.len].starts_with(b"GET /directory HTTP/1.1\r\n"));
+    /// # Ok::<(), acme_core::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`Error::Identifier`] for an unusable order, and [`Error::Url`] for a
@@ -865,6 +920,32 @@ impl<'a, const N: usize> Client<'a, N> {
 
     /// Writes the state a reboot needs (directory, account, current order)
     /// into `out`: at most [`Client::SNAPSHOT_MAX_LEN`] bytes.
+    ///
+    /// Save it whenever [`Event::SnapshotChanged`] comes out; after a
+    /// reboot, [`Client::restore`] it into a client for the same goal:
+    ///
+    /// ```
+    /// use acme_core::client::{Client, Config, Goal, OrderRequest, SNAPSHOT_MAX_LEN};
+    /// use acme_core::{Identifier, SoftwareKey};
+    ///
+    /// let account = SoftwareKey::from_scalar(&[1; 32])?;
+    /// let config = Config::new("https://acme.example/directory");
+    /// let identifiers = [Identifier::dns("device-17.example")?];
+    /// let goal = Goal::Enrol(OrderRequest::new(&identifiers));
+    ///
+    /// let client: Client<'_> = Client::new(&config, &account, goal)?;
+    /// let mut flash = [0u8; SNAPSHOT_MAX_LEN]; // stands in for a flash page
+    /// let saved = client.snapshot(&mut flash)?;
+    ///
+    /// // Power cycle: a fresh client picks up where the last one stopped.
+    /// let mut resumed: Client<'_> = Client::new(&config, &account, goal)?;
+    /// resumed.restore(saved)?;
+    /// assert_eq!(resumed.account_url(), client.account_url());
+    ///
+    /// // A snapshot cut short by a power loss is refused, never misread.
+    /// assert!(resumed.restore(&saved[..saved.len() - 1]).is_err());
+    /// # Ok::<(), acme_core::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`Error::BufferTooSmall`] with the exact size.
