@@ -428,6 +428,69 @@ fn demo(
     Ok(certificate_json(&report))
 }
 
+/// Test hook, off unless this variable is set: with
+/// `ACME_TEST_KILL_AFTER_REQUEST=k` the tool sends itself SIGKILL once the
+/// response to its k-th request has been handled and everything the
+/// response changed has been saved. That is just before request k+1 goes
+/// out, or, when k is the command's last request, once the command has
+/// finished (the certificate saved) and before the process exits; 0 means
+/// before the first request, after the keys exist. `tests/tests/kill.rs`
+/// uses it to kill an enrolment after every request and check that a rerun
+/// finishes it. Not meant for anything but tests.
+const TEST_HOOK_KILL_AFTER_REQUEST: &str = "ACME_TEST_KILL_AFTER_REQUEST";
+
+/// The state of the [`TEST_HOOK_KILL_AFTER_REQUEST`] test hook.
+struct TestKillHook {
+    /// Kill after this many requests; `None` (the default) never kills.
+    after: Option<u64>,
+    /// Requests started so far.
+    requests: u64,
+}
+
+impl TestKillHook {
+    fn from_env() -> Self {
+        let after = std::env::var(TEST_HOOK_KILL_AFTER_REQUEST)
+            .ok()
+            .and_then(|v| v.trim().parse().ok());
+        Self { after, requests: 0 }
+    }
+
+    /// Sees a progress line; the driver prints `Step: METHOD path` just
+    /// before sending each request.
+    fn progress(&mut self, line: &str) {
+        if self.after.is_none() {
+            return;
+        }
+        let is_request = line.split_once(": ").is_some_and(|(step, rest)| {
+            !step.contains(' ')
+                && ["GET ", "HEAD ", "POST "]
+                    .iter()
+                    .any(|m| rest.starts_with(m))
+        });
+        if is_request {
+            self.kill_if_due();
+            self.requests += 1;
+        }
+    }
+
+    /// Kills the process when `after` requests have been made.
+    fn kill_if_due(&self) {
+        if self.after == Some(self.requests) {
+            eprintln!(
+                "acme: test hook {TEST_HOOK_KILL_AFTER_REQUEST}: SIGKILL after request {}",
+                self.requests
+            );
+            // SIGKILL, exactly as an outside kill would deliver it; the
+            // process does not get past this call.
+            let _ = std::process::Command::new("kill")
+                .args(["-s", "KILL", &std::process::id().to_string()])
+                .status();
+            // No `kill` program: die without cleanup anyway.
+            std::process::abort();
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let level = match cli.verbose {
@@ -437,8 +500,16 @@ fn main() -> ExitCode {
     };
     let _ = log::set_boxed_logger(Box::new(StderrLogger(level)));
     log::set_max_level(level);
-    let mut progress = |line: &str| eprintln!("acme: {line}");
-    match execute(&cli, &mut progress) {
+    let mut hook = TestKillHook::from_env();
+    let mut progress = |line: &str| {
+        hook.progress(line);
+        eprintln!("acme: {line}");
+    };
+    let result = execute(&cli, &mut progress);
+    if result.is_ok() {
+        hook.kill_if_due();
+    }
+    match result {
         Ok(value) => {
             if cli.json {
                 println!("{}", serde_json::json!({"ok": true, "result": value}));

@@ -1,0 +1,268 @@
+//! The kill test: the `acme` tool is killed with SIGKILL right after each
+//! request of an enrolment against a real Pebble (Debian package `pebble`),
+//! then run again on the same state directory. Every rerun must finish the
+//! enrolment with the same account, without a second order, and no key
+//! file may ever be left missing, truncated or readable by others.
+//!
+//! The kill comes from the tool's test hook `ACME_TEST_KILL_AFTER_REQUEST`
+//! (see acme-host's `main.rs`): the process sends itself SIGKILL once the
+//! response to request k has been handled and saved, so every k is hit
+//! exactly, without racing a watcher.
+//!
+//! Pebble runs with `PEBBLE_VA_ALWAYS_VALID=1`: a kill right after the
+//! challenge request takes the http-01 responder down while Pebble would
+//! validate, which rightly invalidates the order (the rerun then needs a
+//! new one). What is tested here is the client's own state.
+//!
+//! Fails, with the command that installs it, when Pebble is missing.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    missing_docs
+)]
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::process::ExitStatusExt as _;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Instant;
+
+use acme_host::error::HostError;
+use acme_host::pebble::{LocalPebble, PebbleOptions};
+use p256::pkcs8::DecodePrivateKey as _;
+
+const KEYS: [&str; 2] = ["account.key", "device.key"];
+
+fn start_pebble() -> LocalPebble {
+    let options = PebbleOptions {
+        env: [
+            ("PEBBLE_VA_ALWAYS_VALID", "1"),
+            ("PEBBLE_WFE_NONCEREJECT", "0"),
+            ("PEBBLE_AUTHZREUSE", "0"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect(),
+        http01_port: acme_host::pebble::free_port().unwrap(),
+        tls_alpn01_port: acme_host::pebble::free_port().unwrap(),
+        ..PebbleOptions::default()
+    };
+    match LocalPebble::start(&options) {
+        Ok(p) => p,
+        Err(HostError::Usage(message)) => panic!("{message}"),
+        Err(e) => panic!("starting Pebble: {e}"),
+    }
+}
+
+/// The `acme` tool with the arguments of an enrolment of `name`.
+fn acme(pebble: &LocalPebble, state: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_acme-cli"));
+    command
+        .args(args)
+        .arg("--directory")
+        .arg(&pebble.directory_url)
+        .arg("--ca-file")
+        .arg(&pebble.ca_file)
+        .arg("--state-dir")
+        .arg(state)
+        .args(["--http-listen", "127.0.0.1:0", "--deadline-secs", "60"])
+        .env_remove("ACME_TEST_KILL_AFTER_REQUEST");
+    command
+}
+
+fn enrol(pebble: &LocalPebble, state: &Path, name: &str) -> Command {
+    let mut command = acme(pebble, state, &["enrol"]);
+    command.arg("--identifier").arg(format!("dns:{name}"));
+    command
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// The request lines the tool printed (`Step: METHOD path`).
+fn requests(output: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .filter_map(|l| l.strip_prefix("acme: "))
+        .filter(|l| {
+            [": GET ", ": HEAD ", ": POST "]
+                .iter()
+                .any(|m| l.contains(m))
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Checks both key files: present, mode 0600, a P-256 PKCS#8 PEM key, and
+/// no temporary file left beside them. Returns their bytes.
+fn check_keys(state: &Path, when: &str) -> BTreeMap<&'static str, Vec<u8>> {
+    let mut keys = BTreeMap::new();
+    for name in KEYS {
+        let path = state.join(name);
+        let bytes =
+            std::fs::read(&path).unwrap_or_else(|e| panic!("{when}: {name} is missing: {e}"));
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{when}: {name} has mode {mode:o}");
+        let pem = std::str::from_utf8(&bytes)
+            .unwrap_or_else(|_| panic!("{when}: {name} is not PEM text"));
+        p256::SecretKey::from_pkcs8_pem(pem)
+            .unwrap_or_else(|e| panic!("{when}: {name} is not a P-256 PKCS#8 key: {e}"));
+        keys.insert(name, bytes);
+    }
+    let leftovers: Vec<String> = std::fs::read_dir(state)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "{when}: temporary files {leftovers:?}"
+    );
+    keys
+}
+
+/// Checks the saved certificate: its SAN is `name`, its key the device
+/// key, and its chain verifies (OpenSSL) to Pebble's root.
+fn check_certificate(pebble: &LocalPebble, state: &Path, name: &str) {
+    let pem = std::fs::read(state.join("cert.pem")).unwrap();
+    let report = acme_host::ops::describe_chain(&pem).unwrap();
+    assert_eq!(report.sans, [format!("DNS:{name}")]);
+    let ders = acme_host::chain::chain_ders(&pem).unwrap();
+    let leaf = acme_core::cert::Certificate::from_der(&ders[0]).unwrap();
+    let device_key = acme_host::store::load_key(&state.join("device.key")).unwrap();
+    use acme_core::Es256Signer as _;
+    assert_eq!(leaf.spki_der(), &device_key.public_key().spki_der()[..]);
+    acme_tests::assert_chain_verifies(state, &pebble.root_pem(0).unwrap(), &ders);
+}
+
+/// The account's orders, as Pebble lists them (`acme account list-orders`).
+fn orders(pebble: &LocalPebble, state: &Path) -> Vec<String> {
+    let output = acme(pebble, state, &["account"])
+        .arg("list-orders")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "list-orders: {}", text(&output));
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Accounts and orders Pebble created so far, counted in its log. Pebble
+/// logs "There are now N accounts in memory" only when it creates an
+/// account (newAccount with a known key returns the existing one), and
+/// "Added order" for every order.
+fn created(pebble: &LocalPebble) -> (usize, usize) {
+    let log = std::fs::read_to_string(&pebble.log_file).unwrap();
+    let count = |what: &dyn Fn(&str) -> bool| log.lines().filter(|l| what(l)).count();
+    (
+        count(&|l| l.contains("There are now") && l.contains("accounts in memory")),
+        count(&|l| l.contains("Added order")),
+    )
+}
+
+#[test]
+fn killed_after_every_request_the_rerun_finishes_the_same_enrolment() {
+    let started = Instant::now();
+    let pebble = start_pebble();
+
+    // An enrolment left alone: how many requests it takes.
+    let state = pebble.dir().join("state-whole");
+    let whole = enrol(&pebble, &state, "whole.kill.test").output().unwrap();
+    assert!(whole.status.success(), "{}", text(&whole));
+    let steps = requests(&whole);
+    let n = steps.len();
+    assert!(
+        n >= 8,
+        "a cold enrolment takes at least 8 requests: {steps:?}"
+    );
+    check_certificate(&pebble, &state, "whole.kill.test");
+    assert_eq!(orders(&pebble, &state).len(), 1);
+
+    for k in 0..=n {
+        let name = format!("k{k}.kill.test");
+        let state = pebble.dir().join(format!("state-{k}"));
+        let (accounts_before, orders_before) = created(&pebble);
+        let killed = enrol(&pebble, &state, &name)
+            .env("ACME_TEST_KILL_AFTER_REQUEST", k.to_string())
+            .output()
+            .unwrap();
+        let at = format!(
+            "killed after request {k} ({})",
+            if k == 0 {
+                "before any request"
+            } else {
+                steps[k - 1].as_str()
+            }
+        );
+        assert_eq!(
+            killed.status.signal(),
+            Some(9),
+            "{at}: not ended by SIGKILL: {}",
+            text(&killed)
+        );
+        let before = requests(&killed);
+        assert_eq!(before.len(), k, "{at}: {}", text(&killed));
+        let keys = check_keys(&state, &at);
+        // Only the last kill comes after the certificate was saved.
+        assert_eq!(state.join("cert.pem").exists(), k == n, "{at}");
+
+        let rerun = enrol(&pebble, &state, &name).output().unwrap();
+        assert!(rerun.status.success(), "{at}, rerun: {}", text(&rerun));
+        let resumed = requests(&rerun);
+        assert_eq!(
+            check_keys(&state, &format!("{at}, after the rerun")),
+            keys,
+            "{at}: the rerun replaced a key"
+        );
+        check_certificate(&pebble, &state, &name);
+
+        // One account for this state directory, created once.
+        let (accounts_after, orders_after) = created(&pebble);
+        assert_eq!(
+            accounts_after - accounts_before,
+            1,
+            "{at}: accounts created: {}",
+            text(&rerun)
+        );
+        let account_known = before.iter().any(|s| s.starts_with("Account:"));
+        if account_known {
+            assert!(
+                !resumed.iter().any(|s| s.starts_with("Account:")),
+                "{at}: the rerun asked for the account again: {resumed:?}"
+            );
+        }
+        // One order for the enrolment, unless it had finished before the
+        // kill (then the rerun is a renewal with its own order).
+        let orders = orders(&pebble, &state);
+        let expected = if k == n { 2 } else { 1 };
+        assert_eq!(orders.len(), expected, "{at}: orders {orders:?}");
+        let new_orders = before
+            .iter()
+            .chain(&resumed)
+            .filter(|s| s.starts_with("NewOrder:"))
+            .count();
+        assert_eq!(new_orders, expected, "{at}: {resumed:?}");
+        assert_eq!(orders_after - orders_before, expected, "{at}: Pebble's log");
+        eprintln!(
+            "k={:2}: killed after {:<45} rerun took {} requests",
+            k,
+            if k == 0 { "nothing" } else { &steps[k - 1] },
+            resumed.len()
+        );
+    }
+    eprintln!(
+        "{} kills (k = 0..={n}) in {:.1} s",
+        n + 1,
+        started.elapsed().as_secs_f64()
+    );
+}
