@@ -4,6 +4,9 @@
 //!   JWS and can be scripted with the quirks of real and hostile servers.
 //! * [`sim`]: drives a real `acme_core::client::Client` against it over
 //!   HTTP/1.1 bytes on a virtual clock.
+//! * [`relay`]: a TCP relay that counts connections and bytes and delays
+//!   each direction (the wire-efficiency benchmark's, and room for fault
+//!   injection).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -13,6 +16,7 @@
 )]
 
 pub mod fake;
+pub mod relay;
 pub mod sim;
 
 /// Checks, with the `openssl` CLI and independently of our code, that a
