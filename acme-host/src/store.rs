@@ -48,8 +48,20 @@ impl StateDir {
     /// # Errors
     /// [`HostError::Storage`] when it cannot be created.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, HostError> {
+        use std::os::unix::fs::DirBuilderExt as _;
         let root = root.into();
-        fs::create_dir_all(&root).map_err(|e| storage(&root, e))?;
+        if !root.is_dir() {
+            // Parents as the umask says; the directory itself 0700. An
+            // existing directory keeps the mode its owner gave it.
+            if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+                fs::create_dir_all(parent).map_err(|e| storage(parent, e))?;
+            }
+            match fs::DirBuilder::new().mode(0o700).create(&root) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && root.is_dir() => {}
+                Err(e) => return Err(storage(&root, e)),
+            }
+        }
         Ok(Self { root })
     }
 
