@@ -382,6 +382,7 @@ impl Results {
             md,
             "\nCounts, bytes and CPU are from the {first} ms runs. Bytes are TCP payload through the relay (TLS records, handshakes included). Wall time is from spawning the client to its exit; CPU is user+system time of the client process and what it waited for (`getrusage(RUSAGE_CHILDREN)`)."
         );
+        let _ = writeln!(md, "\n{CONFIGURATION}");
         let mut notes = Vec::new();
         for p in &self.peers {
             if let Some(why) = &p.missing {
@@ -398,6 +399,29 @@ impl Results {
                     p.peer.name(),
                     p.failures.len()
                 ));
+            }
+            let counts = |delay: u64| -> Option<[f64; 4]> {
+                let samples = p.samples.get(&delay)?;
+                let m = |f: fn(&(Sample, Sample)) -> u64| {
+                    median(samples.iter().map(|s| count(f(s))).collect())
+                };
+                Some([
+                    m(|s| s.0.requests)?,
+                    m(|s| s.0.connections)?,
+                    m(|s| s.1.requests)?,
+                    m(|s| s.1.connections)?,
+                ])
+            };
+            let reference = counts(first);
+            for &delay in self.delays.iter().skip(1) {
+                if let (Some(r), Some(c)) = (reference, counts(delay)) {
+                    if r != c {
+                        notes.push(format!(
+                            "* {}: at {delay} ms the medians are cold {} requests / {} connection(s), warm {} / {} (at {first} ms: cold {} / {}, warm {} / {})",
+                            p.peer.name(), c[0], c[1], c[2], c[3], r[0], r[1], r[2], r[3]
+                        ));
+                    }
+                }
             }
             for (delay, samples) in &p.samples {
                 if samples.len() < self.runs {
@@ -416,6 +440,17 @@ impl Results {
         md
     }
 }
+
+/// How each client is run (see `peers.rs`).
+const CONFIGURATION: &str = "\
+How each client runs (one dns identifier, P-256 account and certificate keys, http-01; with `PEBBLE_VA_ALWAYS_VALID=1` nothing is really validated):
+
+* ours: `acme enrol` (cold), then `acme renew` (warm) with the same `--state-dir`; `--ca-file` with Pebble's root, the built-in http-01 responder on a free loopback port.
+* lego: `lego --http --http.port 127.0.0.1:PORT --key-type ec256 --email … run` (lego insists on an e-mail contact), then `renew --days 99999 --no-random-sleep` with the same `--path`; Pebble's root in `LEGO_CA_CERTIFICATES`.
+* uacme: `uacme --yes new` then `uacme issue` (cold: two processes, summed), then `uacme --force issue` (warm), with `--type EC --bits 256 --no-ocsp --hook /bin/true` and the same `--confdir`. Debian's uacme (libcurl-gnutls) has no CA option and reads only `/etc/ssl/certs`, so the benchmark runs in a private mount namespace in which a copy of that directory, plus Pebble's root, is mounted over it (the system's stays untouched).
+* certbot: `certbot certonly --manual --preferred-challenges http --manual-auth-hook /bin/true --key-type ecdsa --register-unsafely-without-email`, then `certbot renew --force-renewal --no-random-sleep-on-renew`, with its own config, work and logs directories; Pebble's root in `REQUESTS_CA_BUNDLE`.
+
+Every client connects to `https://localhost:RELAY/dir`. Each TCP connection starts with one TLS handshake (each client is a fresh process), so connections = TLS handshakes. HTTP requests are the lines Pebble logs for each request it serves (`-> calling handler()`).";
 
 fn verdict(target: String, met: Option<bool>) -> String {
     match met {
