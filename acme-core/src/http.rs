@@ -438,6 +438,7 @@ pub fn probe_response(
 /// # Errors
 /// [`HttpError`] for malformed or over-large responses, and
 /// [`HttpError::Truncated`] when `eof` is set before the response is whole.
+#[inline(never)]
 pub fn read_response(
     buf: &mut [u8],
     filled: usize,

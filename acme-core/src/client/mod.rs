@@ -721,6 +721,7 @@ impl<'a, const N: usize> Client<'a, N> {
 
     /// The next event, if any.
     #[must_use]
+    #[inline(never)]
     pub fn poll_event(&mut self) -> Option<Event<'a>> {
         let tag = self.events.pop_front()?;
         Some(match tag {
@@ -764,6 +765,7 @@ impl<'a, const N: usize> Client<'a, N> {
     /// [`Error::BufferTooSmall`] with the size needed (nothing is consumed;
     /// call again with a larger buffer), or a failure to sign.
     #[must_use = "the request must be sent"]
+    #[inline(never)]
     pub fn poll_transmit(
         &mut self,
         now: Instant,
@@ -861,6 +863,7 @@ impl<'a, const N: usize> Client<'a, N> {
     /// A fatal error ends the flow: it is returned here and as
     /// [`Event::Failed`]. Transient ones (`badNonce`, 503, …) are retried
     /// within [`RetryPolicy`] and not reported.
+    #[inline(never)]
     pub fn handle_response<'i>(
         &mut self,
         now: Instant,
@@ -1379,11 +1382,7 @@ impl<'a, const N: usize> Client<'a, N> {
     ) -> Result<Handled<'i>, Error> {
         let body = response.body;
         match phase {
-            Phase::Directory => {
-                let directory: msg::Directory<'_> = msg::parse(body)?;
-                self.store_directory(&directory)?;
-                self.phase = self.start_phase();
-            }
+            Phase::Directory => self.handle_directory(body)?,
             Phase::Account => {
                 let location = response
                     .headers
@@ -1413,30 +1412,10 @@ impl<'a, const N: usize> Client<'a, N> {
                 self.next_url = Some(self.store_url(orders)?);
                 self.phase = Phase::OrdersPage;
             }
-            Phase::NewOrder => {
-                let location = response
-                    .headers
-                    .location
-                    .ok_or(ProtocolError::MissingLocation)?;
-                let order: msg::Order<'_> = msg::parse(body)?;
-                self.begin_order();
-                self.order_url = Some(self.store_url(JsonStr::plain(location))?);
-                self.order_step = OrderStep::Created;
-                self.snapshot_changed();
-                self.process_order(now, &order, &response.headers)?;
+            Phase::NewOrder | Phase::FetchOrder | Phase::PollOrder | Phase::Finalize => {
+                self.handle_order(now, phase, response)?;
             }
-            Phase::FetchOrder | Phase::PollOrder | Phase::Finalize => {
-                let order: msg::Order<'_> = msg::parse(body)?;
-                if phase == Phase::Finalize && self.order_step != OrderStep::Finalized {
-                    self.order_step = OrderStep::Finalized;
-                    self.snapshot_changed();
-                }
-                self.process_order(now, &order, &response.headers)?;
-            }
-            Phase::FetchAuthz(i) => {
-                let authz: Authorization<'_> = msg::parse(body)?;
-                self.process_authorization(i, &authz)?;
-            }
+            Phase::FetchAuthz(i) => self.handle_authorization(i, body)?,
             Phase::RespondChallenge(i) => {
                 let challenge: msg::Challenge<'_> = msg::parse(body)?;
                 if challenge.status == ChallengeStatus::Invalid {
@@ -1527,6 +1506,51 @@ impl<'a, const N: usize> Client<'a, N> {
             }
         }
         Ok(Handled::Continue)
+    }
+
+    // The handlers of the large messages are kept out of line, so that each
+    // parsed message occupies the stack only while its own handler runs
+    // (inlined, their frames add up in `handle_success`).
+
+    #[inline(never)]
+    fn handle_directory(&mut self, body: &[u8]) -> Result<(), Error> {
+        let directory: msg::Directory<'_> = msg::parse(body)?;
+        self.store_directory(&directory)?;
+        self.phase = self.start_phase();
+        Ok(())
+    }
+
+    #[inline(never)]
+    fn handle_order(
+        &mut self,
+        now: Instant,
+        phase: Phase,
+        response: &Response<'_>,
+    ) -> Result<(), Error> {
+        if phase == Phase::NewOrder {
+            let location = response
+                .headers
+                .location
+                .ok_or(ProtocolError::MissingLocation)?;
+            let order: msg::Order<'_> = msg::parse(response.body)?;
+            self.begin_order();
+            self.order_url = Some(self.store_url(JsonStr::plain(location))?);
+            self.order_step = OrderStep::Created;
+            self.snapshot_changed();
+            return self.process_order(now, &order, &response.headers);
+        }
+        let order: msg::Order<'_> = msg::parse(response.body)?;
+        if phase == Phase::Finalize && self.order_step != OrderStep::Finalized {
+            self.order_step = OrderStep::Finalized;
+            self.snapshot_changed();
+        }
+        self.process_order(now, &order, &response.headers)
+    }
+
+    #[inline(never)]
+    fn handle_authorization(&mut self, i: u8, body: &[u8]) -> Result<(), Error> {
+        let authz: Authorization<'_> = msg::parse(body)?;
+        self.process_authorization(i, &authz)
     }
 
     fn store_directory(&mut self, d: &msg::Directory<'_>) -> Result<(), Error> {

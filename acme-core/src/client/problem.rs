@@ -70,7 +70,11 @@ pub(crate) fn copy_cut<const N: usize>(out: &mut String<N>, text: Option<JsonStr
 
 impl ProblemRecord {
     /// Records a parsed problem document.
-    pub(crate) fn set(&mut self, status: u16, problem: &Problem<'_>) {
+    pub(crate) fn set<const S: usize, const A: usize>(
+        &mut self,
+        status: u16,
+        problem: &Problem<'_, S, A>,
+    ) {
         self.kind = Some(problem.kind());
         self.status = status;
         copy_cut(&mut self.type_uri, problem.type_uri);

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::{Bounded, IdentifierJson, JsonStr, Message, Problem, MAX_CHALLENGES};
+use super::{Bounded, ChallengeProblem, IdentifierJson, JsonStr, Message, MAX_CHALLENGES};
 use crate::Error;
 
 /// An authorization's status (RFC 8555 §7.1.6).
@@ -95,7 +95,7 @@ pub struct Challenge<'a> {
     pub validated: Option<JsonStr<'a>>,
     /// `error`.
     #[serde(borrow)]
-    pub error: Option<Problem<'a>>,
+    pub error: Option<ChallengeProblem<'a>>,
 }
 
 /// An authorization object.
@@ -119,21 +119,14 @@ pub struct Authorization<'a> {
 
 impl<'a> Message<'a> for Authorization<'a> {
     fn check_limits(&self) -> Result<(), Error> {
-        self.challenges.check("MAX_CHALLENGES")?;
-        for c in self.challenges.as_slice() {
-            if let Some(e) = &c.error {
-                e.check_limits()?;
-            }
-        }
-        Ok(())
+        // A challenge's error is informational: its lists are cut, not
+        // refused (see ChallengeProblem).
+        self.challenges.check("MAX_CHALLENGES")
     }
 }
 
 impl<'a> Message<'a> for Challenge<'a> {
     fn check_limits(&self) -> Result<(), Error> {
-        match &self.error {
-            Some(e) => e.check_limits(),
-            None => Ok(()),
-        }
+        Ok(())
     }
 }

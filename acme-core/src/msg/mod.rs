@@ -29,7 +29,7 @@ pub use authorization::{
 };
 pub use directory::{Directory, DirectoryMeta, Profiles};
 pub use order::{IdentifierJson, IdentifierType, Order, OrderStatus};
-pub use problem::{Problem, ProblemType, Subproblem};
+pub use problem::{ChallengeProblem, Problem, ProblemType, Subproblem};
 pub use renewal_info::{RenewalInfo, SuggestedWindow};
 
 use crate::Error;

@@ -79,9 +79,14 @@ impl ProblemType {
     }
 }
 
-/// A problem document.
+/// A problem document, keeping at most `SUBPROBLEMS` subproblems and
+/// `ALGORITHMS` algorithm names.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-pub struct Problem<'a> {
+pub struct Problem<
+    'a,
+    const SUBPROBLEMS: usize = MAX_SUBPROBLEMS,
+    const ALGORITHMS: usize = MAX_SMALL_LIST,
+> {
     /// `type`.
     #[serde(borrow, rename = "type")]
     pub type_uri: Option<JsonStr<'a>>,
@@ -98,13 +103,19 @@ pub struct Problem<'a> {
     pub instance: Option<JsonStr<'a>>,
     /// `subproblems` (RFC 8555 §6.7.1).
     #[serde(borrow, default)]
-    pub subproblems: Bounded<Subproblem<'a>, MAX_SUBPROBLEMS>,
+    pub subproblems: Bounded<Subproblem<'a>, SUBPROBLEMS>,
     /// `algorithms` (for `badSignatureAlgorithm`).
     #[serde(borrow, default)]
-    pub algorithms: Bounded<JsonStr<'a>, MAX_SMALL_LIST>,
+    pub algorithms: Bounded<JsonStr<'a>, ALGORITHMS>,
 }
 
-impl Problem<'_> {
+/// The `error` of a challenge. A challenge's error is about one identifier,
+/// so it keeps one subproblem and no algorithm list (more are skipped, not
+/// refused): an authorization with [`super::MAX_CHALLENGES`] challenges
+/// then parses in a few hundred bytes of stack instead of kilobytes.
+pub type ChallengeProblem<'a> = Problem<'a, 1, 0>;
+
+impl<const SUBPROBLEMS: usize, const ALGORITHMS: usize> Problem<'_, SUBPROBLEMS, ALGORITHMS> {
     /// The classified `type`.
     #[must_use]
     pub fn kind(&self) -> ProblemType {
