@@ -26,6 +26,8 @@ use cortex_m_rt::entry;
 use cortex_m_semihosting::debug::{self, EXIT_FAILURE, EXIT_SUCCESS};
 use cortex_m_semihosting::hprintln;
 
+#[cfg(feature = "instruction-count")]
+mod count;
 mod stack;
 
 /// The recorded Pebble's directory.
@@ -119,9 +121,26 @@ impl From<Error> for ReplayError {
 
 #[entry]
 fn main() -> ! {
+    #[cfg(feature = "instruction-count")]
+    let meter = {
+        let peripherals = cortex_m::Peripherals::take();
+        if let Some(p) = peripherals {
+            count::start(p.SYST);
+        }
+        count::Meter::default()
+    };
+    #[cfg(feature = "instruction-count")]
+    let started = count::now();
     stack::paint();
-    let result = enrol();
+    let result = enrol(
+        #[cfg(feature = "instruction-count")]
+        &meter,
+    );
     let peak = stack::peak_use();
+    #[cfg(feature = "instruction-count")]
+    if result.is_ok() {
+        report_instructions(count::now() - started, &meter);
+    }
     match result {
         Ok(requests) => {
             hprintln!("enrolled: {} requests, every one as recorded", requests);
@@ -143,12 +162,49 @@ fn main() -> ! {
     }
 }
 
+/// Prints the enrolment's instructions, split into ECDSA, SHA-256 and the
+/// rest.
+#[cfg(feature = "instruction-count")]
+fn report_instructions(total: u64, meter: &count::Meter) {
+    let ecdsa = meter.ecdsa.get();
+    let per_kib = count::sha256_instructions_per_kib();
+    let sha256 = meter.sha256_bytes.get() as u64 * per_kib / 1024;
+    let keys = meter.key_loading.get();
+    let rest = total.saturating_sub(ecdsa + sha256 + keys);
+    hprintln!("instructions: {} in all", total);
+    hprintln!(
+        "instructions: ecdsa {} ({} signatures), key loading {}, sha256 {} ({} bytes at {} per KiB), rest {}",
+        ecdsa,
+        meter.signatures.get(),
+        keys,
+        sha256,
+        meter.sha256_bytes.get(),
+        per_kib,
+        rest
+    );
+}
+
 /// The enrolment, as a device's boot code runs it; returns the number of
 /// requests.
 #[inline(never)]
-fn enrol() -> Result<usize, ReplayError> {
+fn enrol(#[cfg(feature = "instruction-count")] meter: &count::Meter) -> Result<usize, ReplayError> {
+    #[cfg(feature = "instruction-count")]
+    let loading = count::now();
     let account_key = SoftwareKey::from_scalar(ACCOUNT_SCALAR)?;
     let device_key = SoftwareKey::from_scalar(DEVICE_SCALAR)?;
+    #[cfg(feature = "instruction-count")]
+    meter.key_loading.set(count::now() - loading);
+    #[cfg(feature = "instruction-count")]
+    let (account_key, device_key) = (
+        count::TimedSigner {
+            key: &account_key,
+            meter,
+        },
+        count::TimedSigner {
+            key: &device_key,
+            meter,
+        },
+    );
     let identifiers = [Identifier::Dns("device.demo.test")];
     let config = Config::new(DIRECTORY_URL);
     let goal = Goal::Enrol(OrderRequest::new(&identifiers));
@@ -189,6 +245,10 @@ fn enrol() -> Result<usize, ReplayError> {
         if request != *recorded_request {
             return Err(ReplayError::RequestDiffers(sent));
         }
+        #[cfg(feature = "instruction-count")]
+        meter
+            .sha256_bytes
+            .set(meter.sha256_bytes.get() + count::hashed_bytes(request));
         #[cfg(feature = "verify-jws")]
         if transmit.method == Method::Post && !jws::verifies(request, &account_key) {
             return Err(ReplayError::BadSignature(sent));
