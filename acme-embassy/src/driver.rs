@@ -297,6 +297,14 @@ where
             })
         });
         if let Some(out) = polled? {
+            // Polling a newOrder marks the order as requested: save that
+            // before the request goes out.
+            while let Some(event) = client.poll_event() {
+                if let Event::SnapshotChanged = event {
+                    let bytes = client.snapshot(snapshot)?;
+                    store.save(bytes).await.map_err(|_| Error::Storage)?;
+                }
+            }
             return Ok(Some(out));
         }
         if client.is_finished() {

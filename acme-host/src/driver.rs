@@ -114,6 +114,21 @@ fn wall_clock() -> UnixTime {
     )
 }
 
+/// Writes the client's snapshot to the state directory, if there is one.
+fn save_snapshot<const N: usize>(
+    client: &Client<'_, N>,
+    options: &RunOptions<'_>,
+) -> Result<(), HostError> {
+    if let Some(state) = options.state {
+        let mut buf = vec![0u8; Client::<'_, N>::SNAPSHOT_MAX_LEN];
+        let snapshot = client
+            .snapshot(&mut buf)
+            .map_err(|e| HostError::Internal(e.to_string()))?;
+        state.write(names::SNAPSHOT, snapshot, 0o600)?;
+    }
+    Ok(())
+}
+
 /// Runs `client` until its goal is reached or fails.
 ///
 /// # Errors
@@ -148,15 +163,7 @@ pub fn run<const N: usize>(
                         log::warn!("cleanup of {}: {e}", task.kind.as_str());
                     }
                 }
-                Event::SnapshotChanged => {
-                    if let Some(state) = options.state {
-                        let mut buf = vec![0u8; Client::<'_, N>::SNAPSHOT_MAX_LEN];
-                        let snapshot = client
-                            .snapshot(&mut buf)
-                            .map_err(|e| HostError::Internal(e.to_string()))?;
-                        state.write(names::SNAPSHOT, snapshot, 0o600)?;
-                    }
-                }
+                Event::SnapshotChanged => save_snapshot(client, options)?,
                 Event::Done => done = true,
                 Event::Failed(e) => return Err(core_error(client, e)),
             }
@@ -209,6 +216,14 @@ pub fn run<const N: usize>(
             client.handle_timeout(now());
             continue;
         };
+        // Polling a newOrder marks the order as requested: save that before
+        // the request goes out, so a crash before the answer searches for
+        // the order instead of creating a second one.
+        while let Some(event) = client.poll_event() {
+            if let Event::SnapshotChanged = event {
+                save_snapshot(client, options)?;
+            }
+        }
         let head = transmit.method == Method::Head;
         progress(&format!(
             "{:?}: {} {}",

@@ -78,6 +78,9 @@ pub enum Failure {
     NoNonce,
     /// A redirect to another URL.
     Redirect,
+    /// The server handles the request, but its answer never arrives (the
+    /// connection drops): `handle` returns no bytes.
+    ResponseLost,
 }
 
 /// How finalize answers.
@@ -473,6 +476,10 @@ impl FakeAcme {
         // server), except NoNonce, which only strips the nonce.
         let failure = self.take_failure(route);
         let mut response = match &failure {
+            Some(Failure::ResponseLost) => {
+                let _ = self.dispatch(&method, &path, route, &body);
+                return Vec::new();
+            }
             Some(f) if *f != Failure::NoNonce => FakeResponse::json(200, &json!(null)),
             _ => self.dispatch(&method, &path, route, &body),
         };
@@ -500,6 +507,7 @@ impl FakeAcme {
                     headers: vec![("Location".into(), "https://elsewhere.test/".into())],
                     body: Vec::new(),
                 },
+                Failure::ResponseLost => unreachable!("returned above"),
             };
         }
         // Like Pebble: nonces on every POST and HEAD response and on

@@ -51,6 +51,10 @@ pub struct Sim {
     pub max_requests: usize,
     /// Stop the drive after this many requests, as if power failed.
     pub cut_after: Option<usize>,
+    /// When an answer is lost ([`crate::fake::Failure::ResponseLost`]),
+    /// stop as if power failed while waiting for it, instead of reporting
+    /// the lost connection to the client.
+    pub cut_on_lost_response: bool,
     /// After the default chain, fetch every alternate chain offered.
     pub fetch_alternates: bool,
     /// Lend each request exactly the buffer the client says it needs,
@@ -76,6 +80,7 @@ impl Sim {
             rx_len: 8192,
             max_requests: 200,
             cut_after: None,
+            cut_on_lost_response: false,
             fetch_alternates: false,
             exact_buffers: false,
         }
@@ -138,6 +143,17 @@ impl Sim {
                     let response = self.server.handle(&tx[..len], self.now.0);
                     // One millisecond of virtual network per exchange.
                     self.now = self.now.plus_millis(1);
+                    if response.is_empty() {
+                        self.drain_events(client, &mut outcome);
+                        if self.cut_on_lost_response {
+                            return outcome;
+                        }
+                        if let Err(e) = client.handle_transport_error(self.now) {
+                            outcome.error = Some(e);
+                            return outcome;
+                        }
+                        continue;
+                    }
                     rx[..response.len()].copy_from_slice(&response);
                     let status = read_response(&mut rx, response.len(), head_request, false)
                         .expect("response parses");

@@ -14,7 +14,7 @@ use acme_core::client::{
 };
 use acme_core::msg::ProblemType;
 use acme_core::{Error, Es256Signer, Identifier, SoftwareKey};
-use acme_tests::fake::Quirks;
+use acme_tests::fake::{Failure, Quirks, Route};
 use acme_tests::sim::{Outcome, Sim};
 
 const ONE: &[Identifier<'static>] = &[Identifier::Dns("device.example.com")];
@@ -506,4 +506,94 @@ fn snapshots_are_checked_before_use() {
         Client::new(&config, &account, Goal::Enrol(OrderRequest::new(&two))).unwrap();
     different.restore(&snapshot).unwrap();
     assert_eq!(different.order_url(), None);
+}
+
+fn posts_to(world: &World, path_part: &str) -> usize {
+    world
+        .sim
+        .server
+        .transcript()
+        .iter()
+        .filter(|line| line.starts_with("POST ") && line.contains(path_part))
+        .count()
+}
+
+#[test]
+fn a_lost_new_order_answer_finds_the_order_instead_of_creating_another() {
+    let mut quirks = Quirks::default();
+    quirks
+        .failures
+        .insert(Route::NewOrder, vec![Failure::ResponseLost]);
+    let mut world = World::new(quirks);
+    let outcome = world.run(&key(1), Goal::Enrol(OrderRequest::new(ONE)), None);
+    assert!(outcome.done, "{:?}", outcome.error);
+    assert_eq!(world.sim.server.order_count(), 1, "one order in all");
+    assert_eq!(
+        posts_to(&world, "/new-order"),
+        1,
+        "newOrder was not sent again"
+    );
+    assert_eq!(outcome.certificates.len(), 1);
+}
+
+#[test]
+fn a_power_cut_before_the_new_order_answer_resumes_without_a_second_order() {
+    let mut quirks = Quirks::default();
+    quirks
+        .failures
+        .insert(Route::NewOrder, vec![Failure::ResponseLost]);
+    let mut world = World::new(quirks);
+    world.sim.cut_on_lost_response = true;
+    let first = world.run(&key(1), Goal::Enrol(OrderRequest::new(ONE)), None);
+    assert!(!first.done);
+    assert_eq!(
+        world.sim.server.order_count(),
+        1,
+        "the server made the order"
+    );
+    // What the driver saved before sending newOrder.
+    let saved = first.snapshots.last().unwrap().clone();
+    {
+        let config = Config::new(&world.directory);
+        let account = key(1);
+        let mut client: Client<'_> =
+            Client::new(&config, &account, Goal::Enrol(OrderRequest::new(ONE))).unwrap();
+        client.restore(&saved).unwrap();
+        assert_eq!(client.order_step(), OrderStep::Requested);
+    }
+    world.sim.cut_on_lost_response = false;
+    let second = world.run(&key(1), Goal::Enrol(OrderRequest::new(ONE)), Some(&saved));
+    assert!(second.done, "{:?}", second.error);
+    assert_eq!(world.sim.server.order_count(), 1, "the same order finished");
+    assert_eq!(world.sim.server.account_count(), 1);
+    assert_eq!(posts_to(&world, "/new-order"), 1);
+}
+
+#[test]
+fn a_lost_new_order_answer_on_renewal_does_not_adopt_the_finished_order() {
+    let mut world = World::new(Quirks::default());
+    let snapshot = world.enrolled(&key(1));
+    assert_eq!(world.sim.server.order_count(), 1);
+    world
+        .sim
+        .server
+        .quirks
+        .failures
+        .insert(Route::NewOrder, vec![Failure::ResponseLost]);
+    world.sim.cut_on_lost_response = true;
+    let cut = world.run(
+        &key(1),
+        Goal::Enrol(OrderRequest::new(ONE)),
+        Some(&snapshot),
+    );
+    assert!(!cut.done);
+    world.sim.cut_on_lost_response = false;
+    let saved = cut.snapshots.last().unwrap().clone();
+    let renewed = world.run(&key(1), Goal::Enrol(OrderRequest::new(ONE)), Some(&saved));
+    assert!(renewed.done, "{:?}", renewed.error);
+    // The lost order was found and finished: a second order, not a third,
+    // and never the first (valid) order's old certificate again.
+    assert_eq!(world.sim.server.order_count(), 2);
+    assert_eq!(posts_to(&world, "/new-order"), 2);
+    assert!(world.sim.server.issued_der(1).is_some());
 }

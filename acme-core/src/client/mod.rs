@@ -357,7 +357,10 @@ pub enum Event<'s> {
     Provision(ChallengeTask<'s>),
     /// Validation is over: remove what was provisioned.
     Cleanup(ChallengeTask<'s>),
-    /// The persistent state changed: save [`Client::snapshot`] now.
+    /// The persistent state changed: save [`Client::snapshot`] now. It can
+    /// also come out of [`Client::poll_transmit`] (before a newOrder):
+    /// drivers drain events after polling a request and before sending it,
+    /// so the saved state knows the order may exist.
     SnapshotChanged,
     /// The goal was reached.
     Done,
@@ -405,6 +408,10 @@ pub enum Handled<'i> {
 pub enum OrderStep {
     /// No order yet.
     None,
+    /// newOrder has been sent and its answer not seen: the order may exist.
+    /// A client restored in this step searches the account's orders for it
+    /// before creating another.
+    Requested,
     /// The order exists; authorizations may be in progress.
     Created,
     /// Finalize was accepted; only polling and download remain.
@@ -512,6 +519,9 @@ pub struct Client<'a, const N: usize = DEFAULT_URL_ARENA> {
     certificate_url: Option<UrlRef>,
     order_step: OrderStep,
     resumed_order: bool,
+    /// A newOrder got no response: the order may exist, so the account's
+    /// orders list is searched before another is created.
+    recovering_order: bool,
     authzs: Vec<AuthzSlot, MAX_AUTHORIZATIONS>,
     alternates: Vec<UrlRef, MAX_ALTERNATES>,
     next_url: Option<UrlRef>,
@@ -590,6 +600,7 @@ impl<'a, const N: usize> Client<'a, N> {
             certificate_url: None,
             order_step: OrderStep::None,
             resumed_order: false,
+            recovering_order: false,
             authzs: Vec::new(),
             alternates: Vec::new(),
             next_url: None,
@@ -906,10 +917,17 @@ impl<'a, const N: usize> Client<'a, N> {
     /// [`Error::Protocol`] with [`ProtocolError::RetriesExhausted`] once the
     /// budget is spent.
     pub fn handle_transport_error(&mut self, now: Instant) -> Result<(), Error> {
-        if self.in_flight.take().is_none() {
+        let Some(in_flight) = self.in_flight.take() else {
             return Ok(());
-        }
+        };
         self.nonce.clear();
+        if in_flight.phase == Phase::NewOrder && !in_flight.nonce_only {
+            // The server may have created the order and lost only the
+            // answer: look for it before creating a second one.
+            acme_warn!("acme: newOrder got no response; searching the account's orders");
+            self.recovering_order = true;
+            self.phase = Phase::AccountFetch;
+        }
         if self.server_retries >= self.config.retry.max_server_retries {
             return Err(self.fail(ProtocolError::RetriesExhausted.into()));
         }
@@ -990,6 +1008,8 @@ impl<'a, const N: usize> Client<'a, N> {
             Goal::Enrol(_) => {
                 if self.order_url.is_some() {
                     Phase::FetchOrder
+                } else if self.recovering_order {
+                    Phase::AccountFetch
                 } else {
                     Phase::NewOrder
                 }
@@ -1283,6 +1303,16 @@ impl<'a, const N: usize> Client<'a, N> {
             nonce_only: planned.nonce_only,
             method: planned.method,
         });
+        if planned.phase == Phase::NewOrder
+            && !planned.nonce_only
+            && self.order_step != OrderStep::Requested
+        {
+            // Drivers save this before sending (see Event::SnapshotChanged),
+            // so a power cut before the answer leads to a search, not to a
+            // second order.
+            self.order_step = OrderStep::Requested;
+            self.snapshot_changed();
+        }
     }
 
     // ----- internals: responses ------------------------------------------
@@ -1405,9 +1435,16 @@ impl<'a, const N: usize> Client<'a, N> {
                     return Ok(Handled::Account(account));
                 }
                 let account: msg::Account<'_> = msg::parse(body)?;
-                let orders = account
-                    .orders
-                    .ok_or(ProtocolError::MissingField { name: "orders" })?;
+                let Some(orders) = account.orders else {
+                    if self.recovering_order {
+                        // No orders list (Boulder has none, and reuses a
+                        // pending order for the same names itself).
+                        self.recovering_order = false;
+                        self.phase = Phase::NewOrder;
+                        return Ok(Handled::Continue);
+                    }
+                    return Err(ProtocolError::MissingField { name: "orders" }.into());
+                };
                 self.arena.clear_order_scope();
                 self.next_url = Some(self.store_url(orders)?);
                 self.phase = Phase::OrdersPage;
@@ -1481,6 +1518,7 @@ impl<'a, const N: usize> Client<'a, N> {
                 self.finish();
             }
             Phase::KeyChange | Phase::Revoke => self.finish(),
+            Phase::OrdersPage if self.recovering_order => self.recover_order(response)?,
             Phase::OrdersPage => {
                 let page: msg::OrdersPage<'i> = msg::parse(body)?;
                 self.arena.clear_order_scope();
@@ -1540,11 +1578,54 @@ impl<'a, const N: usize> Client<'a, N> {
             return self.process_order(now, &order, &response.headers);
         }
         let order: msg::Order<'_> = msg::parse(response.body)?;
+        if self.recovering_order {
+            self.recovering_order = false;
+            let open = matches!(order.status, OrderStatus::Pending | OrderStatus::Ready);
+            if !open || !self.order_is_requested(&order) {
+                acme_warn!("acme: the newest order is another; creating the order");
+                self.begin_order();
+                self.phase = Phase::NewOrder;
+                return Ok(());
+            }
+            acme_debug!("acme: found the order the lost newOrder created");
+            // Adopted like a resumed order: if it turns out invalid, a new
+            // one is created.
+            self.resumed_order = true;
+            self.order_step = OrderStep::Created;
+            self.snapshot_changed();
+        }
         if phase == Phase::Finalize && self.order_step != OrderStep::Finalized {
             self.order_step = OrderStep::Finalized;
             self.snapshot_changed();
         }
         self.process_order(now, &order, &response.headers)
+    }
+
+    /// One page of the account's orders while recovering from a lost
+    /// newOrder response: the newest order (the last one listed, on the
+    /// last page) is fetched and adopted if it is for the same identifiers.
+    #[inline(never)]
+    fn recover_order(&mut self, response: &Response<'_>) -> Result<(), Error> {
+        let page: msg::OrdersPage<'_> = msg::parse(response.body)?;
+        self.arena.clear_order_scope();
+        if let Some(next) = response.headers.link("next") {
+            self.next_url = Some(self.store_url(JsonStr::plain(next))?);
+            return Ok(());
+        }
+        self.next_url = None;
+        match page.orders.as_slice().last() {
+            Some(newest) => {
+                self.begin_order();
+                self.recovering_order = true;
+                self.order_url = Some(self.store_url(*newest)?);
+                self.phase = Phase::FetchOrder;
+            }
+            None => {
+                self.recovering_order = false;
+                self.phase = Phase::NewOrder;
+            }
+        }
+        Ok(())
     }
 
     #[inline(never)]
@@ -2024,6 +2105,31 @@ fn head_len_for(method: Method, url: &Url<'_>, body: Option<usize>) -> usize {
 }
 
 /// True when authorization `authz` is for requested identifier `id`.
+impl<const N: usize> Client<'_, N> {
+    /// True when `order` is for exactly the requested identifiers.
+    fn order_is_requested(&self, order: &msg::Order<'_>) -> bool {
+        let Goal::Enrol(request) = self.goal else {
+            return false;
+        };
+        let listed = order.identifiers.as_slice();
+        listed.len() == request.identifiers.len()
+            && request.identifiers.iter().all(|id| {
+                listed.iter().any(|l| {
+                    let value = l.value.as_plain();
+                    match (id, l.kind) {
+                        (Identifier::Dns(name), IdentifierType::Dns) => {
+                            value.is_some_and(|v| v.eq_ignore_ascii_case(name))
+                        }
+                        (Identifier::Ip(addr), IdentifierType::Ip) => value
+                            .and_then(|v| v.parse::<IpAddr>().ok())
+                            .is_some_and(|v| v == *addr),
+                        _ => false,
+                    }
+                })
+            })
+    }
+}
+
 fn identifier_matches(id: &Identifier<'_>, authz: &Authorization<'_>) -> bool {
     let value = authz.identifier.value;
     match (id, authz.identifier.kind) {

@@ -71,13 +71,14 @@ pub(crate) fn write<'o, const N: usize>(
         OrderStep::None => 0,
         OrderStep::Created => 1,
         OrderStep::Finalized => 2,
+        OrderStep::Requested => 3,
     };
     let fingerprint = match &client.goal {
         Goal::Enrol(order) => order_fingerprint(order.identifiers),
         _ => [0; 8],
     };
     let arena = |r: Option<UrlRef>| r.map_or("", |r| client.arena.get(r));
-    let order_known = client.order_step != OrderStep::None;
+    let order_known = matches!(client.order_step, OrderStep::Created | OrderStep::Finalized);
     let directory = if client.have_directory {
         client.config.directory_url
     } else {
@@ -227,7 +228,11 @@ pub(crate) fn restore<const N: usize>(
         client.finalize_url = None;
         client.certificate_url = None;
         client.order_step = OrderStep::None;
-        if same_order && step != 0 && !order.is_empty() {
+        client.recovering_order = false;
+        if same_order && step == 3 {
+            client.order_step = OrderStep::Requested;
+            client.recovering_order = true;
+        } else if same_order && step != 0 && !order.is_empty() {
             client.order_url = store(client, order)?;
             client.finalize_url = store(client, finalize)?;
             client.certificate_url = store(client, certificate)?;
