@@ -239,7 +239,7 @@ fn device_enrols_with_the_small_buffers_and_refuses_unusable_ones() {
     let boot = unusable.boot_with(&pebble, None, Some("16640,128,4096,2048,2048,4096"));
     assert_eq!(boot.code, 1, "device output:\n{}", boot.output);
     assert!(
-        boot.output.contains("result failed: BufferTooSmall"),
+        boot.output.contains("result failed: a lent buffer is too small"),
         "device output:\n{}",
         boot.output
     );
@@ -280,10 +280,11 @@ fn device_enrols_over_tap_and_resumes_its_order_after_a_reboot() {
     );
 
     // 2. Power is cut right after the finalize is saved (saves: directory,
-    //    account, order, finalize); the next boot restores the snapshot
-    //    from flash into a fresh stack and finishes the same order.
+    //    account, newOrder requested, order, finalize); the next boot
+    //    restores the snapshot from flash into a fresh stack and finishes
+    //    the same order.
     let second = Device::new(pebble.dir(), "second");
-    let cut = second.boot(&pebble, Some(4));
+    let cut = second.boot(&pebble, Some(5));
     assert_eq!(cut.code, 3, "device output:\n{}", cut.output);
     assert!(!second.dir.join("cert.pem").exists());
     let accounts_before = pebble_requests(&pebble, "/sign-me-up");
@@ -316,6 +317,24 @@ fn device_enrols_over_tap_and_resumes_its_order_after_a_reboot() {
         resumed.requests
     );
     assert_certificate(&pebble, &second);
+
+    // 3. Power is cut right after "newOrder requested" is saved, as the
+    //    request goes out: whether or not it reached Pebble, the next boot
+    //    ends with exactly one order (it searches the account's orders
+    //    before creating one).
+    let third = Device::new(pebble.dir(), "third");
+    let orders_before = pebble_requests(&pebble, "/order-plz");
+    let cut = third.boot(&pebble, Some(3));
+    assert_eq!(cut.code, 3, "device output:\n{}", cut.output);
+    let resumed = third.boot(&pebble, None);
+    assert_eq!(resumed.code, 0, "device output:\n{}", resumed.output);
+    assert_eq!(resumed.account, cut.account, "the same account");
+    assert_eq!(
+        pebble_requests(&pebble, "/order-plz") - orders_before,
+        1,
+        "one newOrder in all across the power cut"
+    );
+    assert_certificate(&pebble, &third);
     drop(pebble);
     drop(namespace);
 }
