@@ -68,7 +68,7 @@ pub fn core_error<const N: usize>(client: &Client<'_, N>, error: acme_core::Erro
         acme_core::Error::Server(e) => {
             let p = client.problem();
             let mut message = match e.kind {
-                Some(kind) => format!("{kind:?} (HTTP {})", e.status),
+                Some(kind) => format!("{kind} (HTTP {})", e.status),
                 None => format!("HTTP {} without a problem document", e.status),
             };
             if !p.detail.is_empty() {

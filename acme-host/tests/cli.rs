@@ -56,7 +56,7 @@ fn usage_errors_exit_2() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("NotHttps"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only https:// URLs"));
     let out = acme().args(["enrol"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let out = acme()

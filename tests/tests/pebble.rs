@@ -272,7 +272,7 @@ fn revocation_by_account_key_and_by_certificate_key() {
         .unwrap();
     let again = session.revoke(Some(RevocationReason::Superseded), true, &mut |_| {});
     match again {
-        Err(HostError::Refused(m)) => assert!(m.contains("AlreadyRevoked"), "{m}"),
+        Err(HostError::Refused(m)) => assert!(m.contains("alreadyRevoked"), "{m}"),
         other => panic!("expected alreadyRevoked, got {other:?}"),
     }
     // A fresh certificate revoked by its own key.
@@ -324,9 +324,7 @@ fn deactivated_account_cannot_order() {
         Err(e @ (HostError::Refused(_) | HostError::Internal(_))) => {
             let m = e.to_string();
             assert!(
-                m.contains("Unauthorized")
-                    || m.contains("AccountNotValid")
-                    || m.contains("deactivated"),
+                m.contains("unauthorized") || m.contains("deactivated"),
                 "{m}"
             );
         }
@@ -371,7 +369,7 @@ fn external_account_binding() {
     let mut session = Session::open(settings).unwrap();
     match session.enrol(&spec(&["dns:eab3.device.test"]), &mut |_| {}) {
         Err(HostError::Refused(m)) => {
-            assert!(m.contains("Unauthorized") || m.contains("Malformed"), "{m}")
+            assert!(m.contains("unauthorized") || m.contains("malformed"), "{m}")
         }
         other => panic!("expected refusal, got {other:?}"),
     }
@@ -380,7 +378,7 @@ fn external_account_binding() {
     settings.state_dir = env.pebble.dir().join("state-none");
     let mut session = Session::open(settings).unwrap();
     match session.enrol(&spec(&["dns:eab4.device.test"]), &mut |_| {}) {
-        Err(e) => assert!(e.to_string().contains("ExternalAccountRequired"), "{e}"),
+        Err(e) => assert!(e.to_string().contains("requires External Account Binding"), "{e}"),
         Ok(_) => panic!("enrolled without EAB"),
     }
 }
