@@ -378,7 +378,10 @@ fn external_account_binding() {
     settings.state_dir = env.pebble.dir().join("state-none");
     let mut session = Session::open(settings).unwrap();
     match session.enrol(&spec(&["dns:eab4.device.test"]), &mut |_| {}) {
-        Err(e) => assert!(e.to_string().contains("requires External Account Binding"), "{e}"),
+        Err(e) => assert!(
+            e.to_string().contains("requires External Account Binding"),
+            "{e}"
+        ),
         Ok(_) => panic!("enrolled without EAB"),
     }
 }

@@ -239,7 +239,8 @@ fn device_enrols_with_the_small_buffers_and_refuses_unusable_ones() {
     let boot = unusable.boot_with(&pebble, None, Some("16640,128,4096,2048,2048,4096"));
     assert_eq!(boot.code, 1, "device output:\n{}", boot.output);
     assert!(
-        boot.output.contains("result failed: a lent buffer is too small"),
+        boot.output
+            .contains("result failed: a lent buffer is too small"),
         "device output:\n{}",
         boot.output
     );
