@@ -2,6 +2,8 @@
 //!
 //! * [`fake`]: `FakeAcme`, an in-process ACME server that verifies every
 //!   JWS and can be scripted with the quirks of real and hostile servers.
+//! * [`fleet`]: many devices enrolling at once against one Pebble (the
+//!   fleet benchmark and its CI test).
 //! * [`sim`]: drives a real `acme_core::client::Client` against it over
 //!   HTTP/1.1 bytes on a virtual clock.
 //! * [`relay`]: a TCP relay that counts connections and bytes and delays
@@ -16,6 +18,7 @@
 )]
 
 pub mod fake;
+pub mod fleet;
 pub mod relay;
 pub mod sim;
 
