@@ -59,6 +59,9 @@ pub struct Device {
     /// From the common start to its certificate being saved (opening the
     /// state directory and making its keys included).
     pub elapsed: Duration,
+    /// When it started, after the fleet's epoch (threads are released
+    /// together, but not scheduled in the same instant).
+    pub started: Duration,
     /// Requests it made for the enrolment.
     pub requests: u64,
     /// The order's id, from the finalize URL it used.
@@ -78,7 +81,7 @@ pub struct Device {
 pub struct Outcome {
     /// Every device.
     pub devices: Vec<Device>,
-    /// From the common start to the last certificate.
+    /// From the first device's start to the last device's end.
     pub wall: Duration,
     /// Accounts Pebble created (its log).
     pub accounts_created: usize,
@@ -95,6 +98,7 @@ pub struct Outcome {
 #[must_use]
 pub fn run(pebble: &LocalPebble, devices: usize, io_timeout: Duration) -> Outcome {
     let root = pebble.root_pem(0).unwrap();
+    let epoch = Instant::now();
     let start = Arc::new(Barrier::new(devices + 1));
     let stop = Arc::new(Barrier::new(devices + 1));
     let threads: Vec<_> = (0..devices)
@@ -110,17 +114,22 @@ pub fn run(pebble: &LocalPebble, devices: usize, io_timeout: Duration) -> Outcom
             std::thread::Builder::new()
                 .name(name.clone())
                 .stack_size(1 << 20)
-                .spawn(move || device(&name, settings, &state, &root, &start, &stop))
+                .spawn(move || device(&name, settings, &state, &root, epoch, &start, &stop))
                 .unwrap()
         })
         .collect();
     start.wait();
-    let began = Instant::now();
     // Every device waits here once its certificate is saved (or it
     // failed), so the checks that follow are not timed.
     stop.wait();
-    let wall = began.elapsed();
-    let devices = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let devices: Vec<Device> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let first = devices.iter().map(|d| d.started).min().unwrap_or_default();
+    let last = devices
+        .iter()
+        .map(|d| d.started + d.elapsed)
+        .max()
+        .unwrap_or_default();
+    let wall = last.saturating_sub(first);
     let log = std::fs::read_to_string(&pebble.log_file).unwrap();
     Outcome {
         devices,
@@ -148,6 +157,7 @@ fn device(
     settings: Settings,
     state: &Path,
     root: &str,
+    epoch: Instant,
     start: &Barrier,
     stop: &Barrier,
 ) -> Device {
@@ -162,6 +172,7 @@ fn device(
     let mut lines = Vec::new();
     start.wait();
     let began = Instant::now();
+    device.started = began.duration_since(epoch);
     let enrolled = Session::open(settings).and_then(|mut session| {
         let report = session.enrol(&spec, &mut |l| lines.push(l.to_owned()))?;
         Ok((session, report))
