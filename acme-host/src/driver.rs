@@ -37,6 +37,12 @@ pub struct RunOutput {
     pub orders: Vec<String>,
     /// ARI: (window start, window end, explanation URL, Retry-After seconds).
     pub renewal_info: Option<(String, String, Option<String>, Option<u64>)>,
+    /// The snapshot written after a certificate arrived, held back: it no
+    /// longer knows the order, so it must reach the disk only after the
+    /// certificate does (a crash in between would otherwise leave neither,
+    /// and the next run would order again). The caller saves it once the
+    /// certificate is stored.
+    pub deferred_snapshot: Option<Vec<u8>>,
 }
 
 /// The parts of an account object worth showing.
@@ -114,17 +120,24 @@ fn wall_clock() -> UnixTime {
     )
 }
 
-/// Writes the client's snapshot to the state directory, if there is one.
+/// Writes the client's snapshot to the state directory, if there is one;
+/// once a certificate has arrived, holds it back in
+/// [`RunOutput::deferred_snapshot`] instead.
 fn save_snapshot<const N: usize>(
     client: &Client<'_, N>,
     options: &RunOptions<'_>,
+    output: &mut RunOutput,
 ) -> Result<(), HostError> {
     if let Some(state) = options.state {
         let mut buf = vec![0u8; Client::<'_, N>::SNAPSHOT_MAX_LEN];
         let snapshot = client
             .snapshot(&mut buf)
             .map_err(|e| HostError::Internal(e.to_string()))?;
-        state.write(names::SNAPSHOT, snapshot, 0o600)?;
+        if output.certificates.is_empty() {
+            state.write(names::SNAPSHOT, snapshot, 0o600)?;
+        } else {
+            output.deferred_snapshot = Some(snapshot.to_vec());
+        }
     }
     Ok(())
 }
@@ -163,7 +176,7 @@ pub fn run<const N: usize>(
                         log::warn!("cleanup of {}: {e}", task.kind.as_str());
                     }
                 }
-                Event::SnapshotChanged => save_snapshot(client, options)?,
+                Event::SnapshotChanged => save_snapshot(client, options, &mut output)?,
                 Event::Done => done = true,
                 Event::Failed(e) => return Err(core_error(client, e)),
             }
@@ -221,7 +234,7 @@ pub fn run<const N: usize>(
         // the order instead of creating a second one.
         while let Some(event) = client.poll_event() {
             if let Event::SnapshotChanged = event {
-                save_snapshot(client, options)?;
+                save_snapshot(client, options, &mut output)?;
             }
         }
         let head = transmit.method == Method::Head;

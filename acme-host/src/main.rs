@@ -439,12 +439,19 @@ fn demo(
 /// finishes it. Not meant for anything but tests.
 const TEST_HOOK_KILL_AFTER_REQUEST: &str = "ACME_TEST_KILL_AFTER_REQUEST";
 
+/// Test hook, off unless set: with `ACME_TEST_KILL_BEFORE_CERTIFICATE_SAVE=1`
+/// the tool sends itself SIGKILL once the certificate has arrived and just
+/// before it is checked and saved. Not meant for anything but tests.
+const TEST_HOOK_KILL_BEFORE_CERTIFICATE_SAVE: &str = "ACME_TEST_KILL_BEFORE_CERTIFICATE_SAVE";
+
 /// The state of the [`TEST_HOOK_KILL_AFTER_REQUEST`] test hook.
 struct TestKillHook {
     /// Kill after this many requests; `None` (the default) never kills.
     after: Option<u64>,
     /// Requests started so far.
     requests: u64,
+    /// Kill as the certificate is about to be saved.
+    before_certificate_save: bool,
 }
 
 impl TestKillHook {
@@ -452,12 +459,21 @@ impl TestKillHook {
         let after = std::env::var(TEST_HOOK_KILL_AFTER_REQUEST)
             .ok()
             .and_then(|v| v.trim().parse().ok());
-        Self { after, requests: 0 }
+        let before_certificate_save =
+            std::env::var(TEST_HOOK_KILL_BEFORE_CERTIFICATE_SAVE).is_ok_and(|v| v == "1");
+        Self {
+            after,
+            requests: 0,
+            before_certificate_save,
+        }
     }
 
     /// Sees a progress line; the driver prints `Step: METHOD path` just
     /// before sending each request.
     fn progress(&mut self, line: &str) {
+        if self.before_certificate_save && line == acme_host::ops::SAVING_CERTIFICATE {
+            kill_self(TEST_HOOK_KILL_BEFORE_CERTIFICATE_SAVE);
+        }
         if self.after.is_none() {
             return;
         }
@@ -480,15 +496,20 @@ impl TestKillHook {
                 "acme: test hook {TEST_HOOK_KILL_AFTER_REQUEST}: SIGKILL after request {}",
                 self.requests
             );
-            // SIGKILL, exactly as an outside kill would deliver it; the
-            // process does not get past this call.
-            let _ = std::process::Command::new("kill")
-                .args(["-s", "KILL", &std::process::id().to_string()])
-                .status();
-            // No `kill` program: die without cleanup anyway.
-            std::process::abort();
+            kill_self(TEST_HOOK_KILL_AFTER_REQUEST);
         }
     }
+}
+
+/// Sends this process SIGKILL, exactly as an outside kill would deliver
+/// it; it does not get past this call.
+fn kill_self(hook: &str) -> ! {
+    eprintln!("acme: test hook {hook}: SIGKILL");
+    let _ = std::process::Command::new("kill")
+        .args(["-s", "KILL", &std::process::id().to_string()])
+        .status();
+    // No `kill` program: die without cleanup anyway.
+    std::process::abort();
 }
 
 fn main() -> ExitCode {

@@ -157,6 +157,10 @@ pub struct CertificateReport {
     pub ari_cert_id: Option<String>,
 }
 
+/// The progress line [`Session::enrol`] gives as the issued chain is
+/// checked and saved.
+pub const SAVING_CERTIFICATE: &str = "saving the certificate";
+
 /// An open state directory with its keys: enrol, renew, revoke and the
 /// account operations. The [crate docs](crate#from-rust) enrol with it in
 /// a dozen lines.
@@ -330,6 +334,7 @@ impl Session {
             .certificates
             .first()
             .ok_or_else(|| HostError::Internal("the flow ended without a certificate".into()))?;
+        progress(SAVING_CERTIFICATE);
         // The core checked the leaf against the CSR; the whole chain must
         // also parse, and the leaf be signed by its issuer, before anything
         // replaces the old certificate.
@@ -341,6 +346,10 @@ impl Session {
             let name = format!("cert-alt-{}.pem", i - 1);
             self.state.write(&name, alt, 0o644)?;
             alternates.push(self.state.file(&name));
+        }
+        // Only now may the state forget the order.
+        if let Some(snapshot) = &output.deferred_snapshot {
+            self.state.write(names::SNAPSHOT, snapshot, 0o600)?;
         }
         let mut report = describe_chain(chain)?;
         report.path = self.state.file(names::CERTIFICATE);

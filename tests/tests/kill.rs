@@ -266,3 +266,35 @@ fn killed_after_every_request_the_rerun_finishes_the_same_enrolment() {
         started.elapsed().as_secs_f64()
     );
 }
+
+/// The narrowest window: the certificate has arrived (the client has
+/// already forgotten the order) but is not yet on disk. The snapshot that
+/// forgets the order must not be saved before the certificate, or the
+/// rerun would order again.
+#[test]
+fn killed_between_the_certificate_arriving_and_being_saved_the_rerun_orders_nothing_new() {
+    let pebble = start_pebble();
+    let state = pebble.dir().join("state-cert-window");
+    let name = "window.kill.test";
+    let (_, orders_before) = created(&pebble);
+    let killed = enrol(&pebble, &state, name)
+        .env("ACME_TEST_KILL_BEFORE_CERTIFICATE_SAVE", "1")
+        .output()
+        .unwrap();
+    assert_eq!(killed.status.signal(), Some(9), "{}", text(&killed));
+    assert!(!state.join("cert.pem").exists());
+    let keys = check_keys(&state, "killed before the certificate was saved");
+
+    let rerun = enrol(&pebble, &state, name).output().unwrap();
+    assert!(rerun.status.success(), "rerun: {}", text(&rerun));
+    assert_eq!(check_keys(&state, "after the rerun"), keys);
+    check_certificate(&pebble, &state, name);
+    let resumed = requests(&rerun);
+    assert!(
+        !resumed.iter().any(|s| s.starts_with("NewOrder:")),
+        "the rerun ordered again: {resumed:?}"
+    );
+    assert_eq!(orders(&pebble, &state).len(), 1);
+    let (_, orders_after) = created(&pebble);
+    assert_eq!(orders_after - orders_before, 1, "Pebble's log");
+}
