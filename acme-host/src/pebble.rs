@@ -191,6 +191,23 @@ impl LocalPebble {
     /// [`HostError::Usage`] when the `pebble` package is missing (with the
     /// command that installs it), [`HostError::Internal`] otherwise.
     pub fn start(options: &PebbleOptions) -> Result<Self, HostError> {
+        // The ports are found free, released, then bound by Pebble: another
+        // process can take one in between. Try again with fresh ports.
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(options) {
+                Err(HostError::Internal(message))
+                    if attempt < 4 && message.contains("address already in use") =>
+                {
+                    log::warn!("a port was taken while Pebble started; retrying");
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn start_once(options: &PebbleOptions) -> Result<Self, HostError> {
         let (Some(pebble), Some(challtestsrv)) = (which("pebble"), which("pebble-challtestsrv"))
         else {
             return Err(HostError::Usage(
