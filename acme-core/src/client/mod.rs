@@ -2104,7 +2104,6 @@ fn head_len_for(method: Method, url: &Url<'_>, body: Option<usize>) -> usize {
     }
 }
 
-/// True when authorization `authz` is for requested identifier `id`.
 impl<const N: usize> Client<'_, N> {
     /// True when `order` is for exactly the requested identifiers.
     fn order_is_requested(&self, order: &msg::Order<'_>) -> bool {
@@ -2113,41 +2112,43 @@ impl<const N: usize> Client<'_, N> {
         };
         let listed = order.identifiers.as_slice();
         listed.len() == request.identifiers.len()
-            && request.identifiers.iter().all(|id| {
-                listed.iter().any(|l| {
-                    let value = l.value.as_plain();
-                    match (id, l.kind) {
-                        (Identifier::Dns(name), IdentifierType::Dns) => {
-                            value.is_some_and(|v| v.eq_ignore_ascii_case(name))
-                        }
-                        (Identifier::Ip(addr), IdentifierType::Ip) => value
-                            .and_then(|v| v.parse::<IpAddr>().ok())
-                            .is_some_and(|v| v == *addr),
-                        _ => false,
-                    }
-                })
-            })
+            && request
+                .identifiers
+                .iter()
+                .all(|id| listed.iter().any(|l| same_identifier(id, l.kind, l.value)))
     }
 }
 
-fn identifier_matches(id: &Identifier<'_>, authz: &Authorization<'_>) -> bool {
-    let value = authz.identifier.value;
-    match (id, authz.identifier.kind) {
+/// True when `id` is the identifier a server object names as `kind` and
+/// `value` (dns names compare case-insensitively, IP addresses as
+/// addresses).
+fn same_identifier(id: &Identifier<'_>, kind: IdentifierType, value: JsonStr<'_>) -> bool {
+    let value = value.as_plain();
+    match (id, kind) {
         (Identifier::Dns(name), IdentifierType::Dns) => {
+            value.is_some_and(|v| v.eq_ignore_ascii_case(name))
+        }
+        (Identifier::Ip(addr), IdentifierType::Ip) => value
+            .and_then(|v| v.parse::<IpAddr>().ok())
+            .is_some_and(|v| v == *addr),
+        _ => false,
+    }
+}
+
+/// True when authorization `authz` is for requested identifier `id`. An
+/// authorization for `*.example.com` names `example.com` and says
+/// `wildcard`.
+fn identifier_matches(id: &Identifier<'_>, authz: &Authorization<'_>) -> bool {
+    let (kind, value) = (authz.identifier.kind, authz.identifier.value);
+    match id {
+        Identifier::Dns(name) => {
             let (wildcard, base) = match name.strip_prefix("*.") {
                 Some(base) => (true, base),
                 None => (false, *name),
             };
-            wildcard == authz.wildcard
-                && value
-                    .as_plain()
-                    .is_some_and(|v| v.eq_ignore_ascii_case(base))
+            wildcard == authz.wildcard && same_identifier(&Identifier::Dns(base), kind, value)
         }
-        (Identifier::Ip(addr), IdentifierType::Ip) => value
-            .as_plain()
-            .and_then(|v| v.parse::<IpAddr>().ok())
-            .is_some_and(|v| v == *addr),
-        _ => false,
+        Identifier::Ip(_) => same_identifier(id, kind, value),
     }
 }
 
