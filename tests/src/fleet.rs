@@ -24,32 +24,8 @@ use std::time::{Duration, Instant};
 use acme_core::client::Goal;
 use acme_host::error::HostError;
 use acme_host::ops::{OrderSpec, OwnedIdentifier, Session, Settings};
-use acme_host::pebble::{free_port, LocalPebble, PebbleOptions};
+use acme_host::pebble::LocalPebble;
 use acme_host::tls::Trust;
-
-/// Starts the fleet's Pebble; panics, with the install command, when
-/// Pebble is missing.
-#[must_use]
-pub fn start_pebble() -> LocalPebble {
-    let options = PebbleOptions {
-        env: [
-            ("PEBBLE_VA_ALWAYS_VALID", "1"),
-            ("PEBBLE_WFE_NONCEREJECT", "0"),
-            ("PEBBLE_AUTHZREUSE", "0"),
-        ]
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect(),
-        http01_port: free_port().unwrap(),
-        tls_alpn01_port: free_port().unwrap(),
-        ..PebbleOptions::default()
-    };
-    match LocalPebble::start(&options) {
-        Ok(p) => p,
-        Err(HostError::Usage(message)) => panic!("{message}"),
-        Err(e) => panic!("starting Pebble: {e}"),
-    }
-}
 
 /// What one device did.
 #[derive(Debug, Clone, Default)]

@@ -17,10 +17,49 @@
     missing_docs
 )]
 
+use acme_host::error::HostError;
+use acme_host::pebble::{free_port, LocalPebble, PebbleOptions};
+
 pub mod fake;
 pub mod fleet;
 pub mod relay;
 pub mod sim;
+
+/// Starts a Pebble that validates every challenge at once, never rejects a
+/// good nonce and never reuses an authorization (the fleet's and the kill
+/// test's); panics, with the install command, when Pebble is missing.
+#[must_use]
+pub fn start_pebble_always_valid() -> LocalPebble {
+    let options = PebbleOptions {
+        env: [
+            ("PEBBLE_VA_ALWAYS_VALID", "1"),
+            ("PEBBLE_WFE_NONCEREJECT", "0"),
+            ("PEBBLE_AUTHZREUSE", "0"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect(),
+        http01_port: free_port().unwrap(),
+        tls_alpn01_port: free_port().unwrap(),
+        ..PebbleOptions::default()
+    };
+    match LocalPebble::start(&options) {
+        Ok(p) => p,
+        Err(HostError::Usage(message)) => panic!("{message}"),
+        Err(e) => panic!("starting Pebble: {e}"),
+    }
+}
+
+/// A command's exit status and both outputs, for assertion messages.
+#[must_use]
+pub fn describe_output(output: &std::process::Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
 
 /// Checks, with the `openssl` CLI and independently of our code, that a
 /// chain (leaf first, DER) verifies up to `root_pem`. The PEM files it

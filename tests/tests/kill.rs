@@ -30,32 +30,11 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Instant;
 
-use acme_host::error::HostError;
-use acme_host::pebble::{LocalPebble, PebbleOptions};
+use acme_host::pebble::LocalPebble;
+use acme_tests::{describe_output, start_pebble_always_valid};
 use p256::pkcs8::DecodePrivateKey as _;
 
 const KEYS: [&str; 2] = ["account.key", "device.key"];
-
-fn start_pebble() -> LocalPebble {
-    let options = PebbleOptions {
-        env: [
-            ("PEBBLE_VA_ALWAYS_VALID", "1"),
-            ("PEBBLE_WFE_NONCEREJECT", "0"),
-            ("PEBBLE_AUTHZREUSE", "0"),
-        ]
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect(),
-        http01_port: acme_host::pebble::free_port().unwrap(),
-        tls_alpn01_port: acme_host::pebble::free_port().unwrap(),
-        ..PebbleOptions::default()
-    };
-    match LocalPebble::start(&options) {
-        Ok(p) => p,
-        Err(HostError::Usage(message)) => panic!("{message}"),
-        Err(e) => panic!("starting Pebble: {e}"),
-    }
-}
 
 /// The `acme` tool with the arguments of an enrolment of `name`.
 fn acme(pebble: &LocalPebble, state: &Path, args: &[&str]) -> Command {
@@ -77,15 +56,6 @@ fn enrol(pebble: &LocalPebble, state: &Path, name: &str) -> Command {
     let mut command = acme(pebble, state, &["enrol"]);
     command.arg("--identifier").arg(format!("dns:{name}"));
     command
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 /// The request lines the tool printed (`Step: METHOD path`).
@@ -150,7 +120,11 @@ fn orders(pebble: &LocalPebble, state: &Path) -> Vec<String> {
         .arg("list-orders")
         .output()
         .unwrap();
-    assert!(output.status.success(), "list-orders: {}", text(&output));
+    assert!(
+        output.status.success(),
+        "list-orders: {}",
+        describe_output(&output)
+    );
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .map(str::to_owned)
@@ -173,12 +147,12 @@ fn created(pebble: &LocalPebble) -> (usize, usize) {
 #[test]
 fn killed_after_every_request_the_rerun_finishes_the_same_enrolment() {
     let started = Instant::now();
-    let pebble = start_pebble();
+    let pebble = start_pebble_always_valid();
 
     // An enrolment left alone: how many requests it takes.
     let state = pebble.dir().join("state-whole");
     let whole = enrol(&pebble, &state, "whole.kill.test").output().unwrap();
-    assert!(whole.status.success(), "{}", text(&whole));
+    assert!(whole.status.success(), "{}", describe_output(&whole));
     let steps = requests(&whole);
     let n = steps.len();
     assert!(
@@ -208,16 +182,20 @@ fn killed_after_every_request_the_rerun_finishes_the_same_enrolment() {
             killed.status.signal(),
             Some(9),
             "{at}: not ended by SIGKILL: {}",
-            text(&killed)
+            describe_output(&killed)
         );
         let before = requests(&killed);
-        assert_eq!(before.len(), k, "{at}: {}", text(&killed));
+        assert_eq!(before.len(), k, "{at}: {}", describe_output(&killed));
         let keys = check_keys(&state, &at);
         // Only the last kill comes after the certificate was saved.
         assert_eq!(state.join("cert.pem").exists(), k == n, "{at}");
 
         let rerun = enrol(&pebble, &state, &name).output().unwrap();
-        assert!(rerun.status.success(), "{at}, rerun: {}", text(&rerun));
+        assert!(
+            rerun.status.success(),
+            "{at}, rerun: {}",
+            describe_output(&rerun)
+        );
         let resumed = requests(&rerun);
         assert_eq!(
             check_keys(&state, &format!("{at}, after the rerun")),
@@ -232,7 +210,7 @@ fn killed_after_every_request_the_rerun_finishes_the_same_enrolment() {
             accounts_after - accounts_before,
             1,
             "{at}: accounts created: {}",
-            text(&rerun)
+            describe_output(&rerun)
         );
         let account_known = before.iter().any(|s| s.starts_with("Account:"));
         if account_known {
@@ -273,7 +251,7 @@ fn killed_after_every_request_the_rerun_finishes_the_same_enrolment() {
 /// rerun would order again.
 #[test]
 fn killed_between_the_certificate_arriving_and_being_saved_the_rerun_orders_nothing_new() {
-    let pebble = start_pebble();
+    let pebble = start_pebble_always_valid();
     let state = pebble.dir().join("state-cert-window");
     let name = "window.kill.test";
     let (_, orders_before) = created(&pebble);
@@ -281,12 +259,17 @@ fn killed_between_the_certificate_arriving_and_being_saved_the_rerun_orders_noth
         .env("ACME_TEST_KILL_BEFORE_CERTIFICATE_SAVE", "1")
         .output()
         .unwrap();
-    assert_eq!(killed.status.signal(), Some(9), "{}", text(&killed));
+    assert_eq!(
+        killed.status.signal(),
+        Some(9),
+        "{}",
+        describe_output(&killed)
+    );
     assert!(!state.join("cert.pem").exists());
     let keys = check_keys(&state, "killed before the certificate was saved");
 
     let rerun = enrol(&pebble, &state, name).output().unwrap();
-    assert!(rerun.status.success(), "rerun: {}", text(&rerun));
+    assert!(rerun.status.success(), "rerun: {}", describe_output(&rerun));
     assert_eq!(check_keys(&state, "after the rerun"), keys);
     check_certificate(&pebble, &state, name);
     let resumed = requests(&rerun);

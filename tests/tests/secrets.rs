@@ -23,6 +23,7 @@ use std::process::{Command, Output};
 
 use acme_host::error::HostError;
 use acme_host::pebble::{free_port, LocalPebble, PebbleOptions};
+use acme_tests::describe_output;
 use p256::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
 use rand_core::RngCore as _;
 
@@ -32,34 +33,13 @@ fn acme() -> Command {
     command
 }
 
-fn text(output: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
 fn base64(bytes: &[u8], url: bool) -> String {
-    let alphabet: &[u8; 64] = if url {
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    use base64ct::{Base64Unpadded, Base64UrlUnpadded, Encoding as _};
+    if url {
+        Base64UrlUnpadded::encode_string(bytes)
     } else {
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-    };
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..=chunk.len() {
-            out.push(char::from(alphabet[((n >> (18 - 6 * i)) & 63) as usize]));
-        }
+        Base64Unpadded::encode_string(bytes)
     }
-    out
 }
 
 /// The bytes as one big-endian unsigned integer, in decimal.
@@ -144,7 +124,7 @@ fn assert_no_secret(output: &Output, secrets: &[(&str, Vec<u8>)], what: &str) {
             if let Some(how) = shown(bytes, secret) {
                 panic!(
                     "{what}: {stream} shows {name} as {how:?}:\n{}",
-                    text(output)
+                    describe_output(output)
                 );
             }
         }
@@ -231,7 +211,7 @@ fn no_key_or_mac_key_in_the_most_verbose_output() {
         &["enrol", "--identifier", "dns:secrets.device.test"],
         &[],
     );
-    assert!(enrolled.status.success(), "{}", text(&enrolled));
+    assert!(enrolled.status.success(), "{}", describe_output(&enrolled));
     // It really logged at every level: protocol steps and TLS detail.
     let stderr = String::from_utf8_lossy(&enrolled.stderr);
     assert!(stderr.contains("[DEBUG]"), "{stderr}");
@@ -264,7 +244,7 @@ fn no_key_or_mac_key_in_the_most_verbose_output() {
 
     // A key rollover handles both account keys at once.
     let rolled = run(&state, &mac_b64url, &["account"], &["rollover-key"]);
-    assert!(rolled.status.success(), "{}", text(&rolled));
+    assert!(rolled.status.success(), "{}", describe_output(&rolled));
     for name in ["account.key", "account.key.old"] {
         assert_eq!(mode(&state.join(name)), 0o600, "{name}");
     }
@@ -285,7 +265,12 @@ fn no_key_or_mac_key_in_the_most_verbose_output() {
         &["enrol", "--identifier", "dns:wrong.device.test"],
         &[],
     );
-    assert_eq!(refused.status.code(), Some(3), "{}", text(&refused));
+    assert_eq!(
+        refused.status.code(),
+        Some(3),
+        "{}",
+        describe_output(&refused)
+    );
     secrets.push(("the wrong MAC key", wrong.to_vec()));
     for part in key_secrets(&other.join("account.key")) {
         secrets.push(("the refused account key", part));
@@ -335,7 +320,12 @@ fn key_files_group_or_others_can_read_are_refused_with_exit_5() {
             }
             let out = command.output().unwrap();
             let what = format!("{file} with mode {bad:o}");
-            assert_eq!(out.status.code(), Some(5), "{what}: {}", text(&out));
+            assert_eq!(
+                out.status.code(),
+                Some(5),
+                "{what}: {}",
+                describe_output(&out)
+            );
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert!(stderr.contains("chmod 600"), "{what}: {stderr}");
             assert!(stderr.contains(file), "{what}: {stderr}");
