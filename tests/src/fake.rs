@@ -99,6 +99,13 @@ pub enum FinalizeMode {
         /// How long issuance takes.
         after_ms: u64,
     },
+    /// The order is `processing` until `after_ms` later, and neither the
+    /// finalize answer nor an order fetch says when to look again (as
+    /// Pebble does).
+    ProcessingWithoutRetryAfter {
+        /// How long issuance takes.
+        after_ms: u64,
+    },
 }
 
 /// The scripted behaviours.
@@ -1067,7 +1074,11 @@ impl FakeAcme {
             Route::Order if id < self.orders.len() => {
                 self.refresh(id);
                 let mut r = FakeResponse::json(200, &self.order_json(id));
-                if self.orders[id].status == "processing" {
+                let silent = matches!(
+                    self.quirks.finalize,
+                    FinalizeMode::ProcessingWithoutRetryAfter { .. }
+                );
+                if self.orders[id].status == "processing" && !silent {
                     r = r.header("Retry-After", "1");
                 }
                 r
@@ -1218,6 +1229,10 @@ impl FakeAcme {
                     "Retry-After".to_owned(),
                     after_ms.div_ceil(1000).to_string(),
                 ));
+            }
+            FinalizeMode::ProcessingWithoutRetryAfter { after_ms } => {
+                order.status = "processing";
+                order.processing_until = Some(self.now_ms + after_ms);
             }
             FinalizeMode::ProcessingHttpDate { after_ms } => {
                 order.status = "processing";

@@ -60,6 +60,8 @@ pub struct Sim {
     /// Lend each request exactly the buffer the client says it needs,
     /// after checking that one byte less is refused with that size.
     pub exact_buffers: bool,
+    /// Virtual milliseconds from sending a request to having its answer.
+    pub round_trip_ms: u64,
 }
 
 impl Sim {
@@ -83,6 +85,7 @@ impl Sim {
             cut_on_lost_response: false,
             fetch_alternates: false,
             exact_buffers: false,
+            round_trip_ms: 1,
         }
     }
 
@@ -141,8 +144,7 @@ impl Sim {
                     assert!(outcome.requests <= self.max_requests, "runaway client");
                     let head_request = tx.starts_with(b"HEAD ");
                     let response = self.server.handle(&tx[..len], self.now.0);
-                    // One millisecond of virtual network per exchange.
-                    self.now = self.now.plus_millis(1);
+                    self.now = self.now.plus_millis(self.round_trip_ms);
                     if response.is_empty() {
                         self.drain_events(client, &mut outcome);
                         if self.cut_on_lost_response {

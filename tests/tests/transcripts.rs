@@ -8,7 +8,9 @@
     missing_docs
 )]
 
-use acme_core::client::{Client, Config, Goal, OrderRequest, ProtocolError, ServerError};
+use acme_core::client::{
+    Client, Config, Goal, OrderRequest, ProtocolError, RetryPolicy, ServerError,
+};
 use acme_core::msg::{ChallengeType, ProblemType};
 use acme_core::{Es256Signer, Identifier, SoftwareKey};
 use acme_tests::fake::{Failure, FinalizeMode, Quirks, Route};
@@ -27,7 +29,17 @@ const ONE: &[Identifier<'static>] = &[Identifier::Dns("device.example.com")];
 /// Enrols `identifiers` against a fake with `quirks`; returns the outcome
 /// and the transcript.
 fn enrol(quirks: Quirks, identifiers: &[Identifier<'_>]) -> (Outcome, Vec<String>, Sim) {
+    enrol_over(quirks, identifiers, 1)
+}
+
+/// [`enrol`] over a link with this round trip (virtual milliseconds).
+fn enrol_over(
+    quirks: Quirks,
+    identifiers: &[Identifier<'_>],
+    round_trip_ms: u64,
+) -> (Outcome, Vec<String>, Sim) {
     let (mut sim, directory) = Sim::start(quirks);
+    sim.round_trip_ms = round_trip_ms;
     let config = Config::new(&directory);
     let account = account_key();
     let device = device_key();
@@ -197,6 +209,38 @@ fn processing_with_an_http_date_retry_after_waits_that_long() {
     // response's Date header (the device has no clock).
     assert!(sim.now.0 >= 7000, "waited only {} ms", sim.now.0);
     assert!(sim.now.0 < 9000, "waited {} ms", sim.now.0);
+}
+
+/// Cold enrolment time, in virtual ms, on a link with this round trip,
+/// against a server that validates at once, issues within `issue_ms` and
+/// never sends Retry-After.
+fn cold_enrolment_ms(round_trip_ms: u64, issue_ms: u64) -> (u64, usize) {
+    let quirks = Quirks {
+        finalize: FinalizeMode::ProcessingWithoutRetryAfter { after_ms: issue_ms },
+        ..Quirks::default()
+    };
+    let (outcome, _, sim) = enrol_over(quirks, ONE, round_trip_ms);
+    assert_certificate(&outcome, ONE);
+    (sim.now.0, outcome.requests)
+}
+
+#[test]
+fn poll_waits_count_from_the_request_that_started_them() {
+    // Two waits without Retry-After: before the early finalize (validation)
+    // and before the poll of the processing order (issuance). Each is the
+    // first backoff step, 200 ms, counted from when the request went out.
+    let step = RetryPolicy::DEFAULT.poll_initial_ms;
+    assert_eq!(step, 200);
+    // A 50 ms round trip: each wait adds the 150 ms the step has left.
+    assert_eq!(cold_enrolment_ms(50, 0), (9 * 50 + 2 * (step - 50), 9));
+    // A round trip longer than the step adds nothing: the answer came
+    // later than the step, so the next request goes out at once.
+    assert_eq!(cold_enrolment_ms(300, 0), (9 * 300, 9));
+    // Issuance that outlasts the first step: the next poll doubles the
+    // step, again counted from the poll before it went out.
+    let (ms, requests) = cold_enrolment_ms(50, 300);
+    assert_eq!(requests, 10);
+    assert_eq!(ms, 10 * 50 + 2 * (step - 50) + (2 * step - 50));
 }
 
 #[test]

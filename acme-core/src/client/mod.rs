@@ -529,6 +529,8 @@ pub struct Client<'a, const N: usize = DEFAULT_URL_ARENA> {
     phase: Phase,
     in_flight: Option<InFlight>,
     wait_until: Option<Instant>,
+    /// When the latest request went out: polls are timed from it.
+    sent_at: Instant,
     bad_nonce_retries: u8,
     server_retries: u8,
     polls: u16,
@@ -608,6 +610,7 @@ impl<'a, const N: usize> Client<'a, N> {
             phase: Phase::Directory,
             in_flight: None,
             wait_until: None,
+            sent_at: Instant(0),
             bad_nonce_retries: 0,
             server_retries: 0,
             polls: 0,
@@ -822,7 +825,7 @@ impl<'a, const N: usize> Client<'a, N> {
             }
         };
         out.copy_within(body_at..body_at + body_len, head_len);
-        self.commit(&planned);
+        self.commit(&planned, now);
         let url = Url::parse(self.planned_url(&planned))?;
         Ok(Some(Transmit {
             step: planned.step,
@@ -852,7 +855,7 @@ impl<'a, const N: usize> Client<'a, N> {
         } else {
             0
         };
-        self.commit(&planned);
+        self.commit(&planned, now);
         Ok(Some(Request {
             step: planned.step,
             method: planned.method,
@@ -1287,7 +1290,8 @@ impl<'a, const N: usize> Client<'a, N> {
     }
 
     /// Marks a planned request as sent.
-    fn commit(&mut self, planned: &Planned<'a>) {
+    fn commit(&mut self, planned: &Planned<'a>, now: Instant) {
+        self.sent_at = now;
         if planned.method == Method::Post {
             // A nonce is good for one request.
             self.nonce.clear();
@@ -1959,8 +1963,7 @@ impl<'a, const N: usize> Client<'a, N> {
             // delay (or the server's Retry-After). If the order is not
             // ready yet, the server says orderNotReady and we poll.
             if let Some((now, headers)) = after {
-                let delay = self.retry_delay(now, &headers, 0);
-                self.wait_until = Some(now.plus_millis(delay));
+                self.wait_until = Some(self.poll_at(now, &headers, 0));
             }
         }
     }
@@ -1972,9 +1975,21 @@ impl<'a, const N: usize> Client<'a, N> {
             return Err(ProtocolError::PollLimit.into());
         }
         self.phase = Phase::PollOrder;
-        let delay = self.retry_delay(now, headers, self.polls);
-        self.wait_until = Some(now.plus_millis(delay));
+        self.wait_until = Some(self.poll_at(now, headers, self.polls));
         Ok(())
+    }
+
+    /// When to check again on validation or issuance: after the server's
+    /// Retry-After, counted from its answer; or else after the backoff step,
+    /// counted from when the request that started the wait went out. The
+    /// server has been at work since that request reached it, so a round
+    /// trip longer than the step costs no extra wait, and a poll never
+    /// reaches the server sooner after that request than the step.
+    fn poll_at(&self, now: Instant, headers: &AcmeHeaders<'_>, attempt: u16) -> Instant {
+        if headers.retry_after.is_some() {
+            return now.plus_millis(self.retry_delay(now, headers, attempt));
+        }
+        self.sent_at.plus_millis(self.backoff(attempt)).max(now)
     }
 
     /// The delay before retry `attempt`: the server's Retry-After (clamped),
