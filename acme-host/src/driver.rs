@@ -159,6 +159,8 @@ pub fn run<const N: usize>(
     let mut tx = vec![0u8; options.tx_len];
     let mut output = RunOutput::default();
     let mut done = false;
+    // Requests in a row that got no answer.
+    let mut failures = 0u32;
     loop {
         while let Some(event) = client.poll_event() {
             match event {
@@ -254,10 +256,22 @@ pub fn run<const N: usize>(
             Ok(response) => response,
             Err(e) => {
                 log::debug!("transport: {e}");
-                client.handle_transport_error(now()).map_err(|_| e)?;
+                failures += 1;
+                if client.handle_transport_error(now()).is_err() {
+                    return Err(gave_up(e, failures));
+                }
+                if StdInstant::now() >= options.deadline {
+                    return Err(e);
+                }
+                progress(&format!("{e}; trying again"));
                 continue;
             }
         };
+        if !matches!(transmit.step, acme_core::client::Step::Nonce) {
+            // A nonce alone does not show that the request it serves gets
+            // through.
+            failures = 0;
+        }
         log::debug!("HTTP {}", response.status);
         match client.handle_response(now(), &response, &mut tx) {
             Ok(Handled::Certificate {
@@ -301,6 +315,17 @@ pub fn run<const N: usize>(
             Ok(_) => {}
             Err(e) => return Err(core_error(client, e)),
         }
+    }
+}
+
+/// The error of the last of `attempts` failed attempts, once the client's
+/// retry budget is spent.
+fn gave_up(error: HostError, attempts: u32) -> HostError {
+    match error {
+        HostError::Network(m) => {
+            HostError::Network(format!("{m} (gave up after {attempts} attempts in a row)"))
+        }
+        other => other,
     }
 }
 

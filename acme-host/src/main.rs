@@ -163,6 +163,10 @@ struct Common {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 300)]
     deadline_secs: u64,
+    /// Give up on a connection when the server sends nothing for this many
+    /// seconds (one socket read, write or connect).
+    #[arg(long, default_value_t = 30)]
+    io_timeout_secs: u64,
     /// Allow resource URLs on this host too (repeatable).
     #[arg(long)]
     allow_host: Vec<String>,
@@ -202,6 +206,7 @@ impl Common {
         s.contact = self.contact.clone();
         s.key_file = self.key_file.clone();
         s.deadline = Duration::from_secs(self.deadline_secs);
+        s.io_timeout = Duration::from_secs(self.io_timeout_secs.max(1));
         s.allowed_hosts = self.allow_host.clone();
         s
     }

@@ -134,24 +134,39 @@ impl Transport {
         head: bool,
         deadline: Instant,
     ) -> Result<Response<'_>, HostError> {
-        let reusable = self
+        let mut reusable = self
             .open
-            .as_ref()
-            .is_some_and(|o| o.host == host && o.port == port);
+            .as_mut()
+            .is_some_and(|o| o.host == host && o.port == port && still_open(o));
         if !reusable {
+            if self.open.is_some() {
+                log::debug!("the kept-alive connection is closed or unusable; reconnecting");
+            }
             self.close();
             self.connect(host, port, deadline)?;
+            reusable = false;
         }
+        // Only a request that may safely reach the server twice is sent
+        // again on a fresh connection. A POST (every JWS request) may have
+        // been acted on before the connection broke: its failure goes back
+        // to the client, which knows what is safe to repeat (and that the
+        // nonce it carried is spent).
+        let repeatable = !request.starts_with(b"POST ");
         let (filled, eof) = match self.send_and_read(request, head, deadline) {
             Ok(n) => n,
-            Err(Attempt::StaleConnection) if reusable => {
-                // The server closed the idle connection before reading the
-                // request: reconnect and send it again.
+            Err(Attempt::StaleConnection) if reusable && repeatable => {
+                // The server closed the kept-alive connection as the
+                // request went out: reconnect and send it again.
                 log::debug!("connection to {host}:{port} was closed; reconnecting");
                 self.close();
                 self.connect(host, port, deadline)?;
-                self.send_and_read(request, head, deadline)
-                    .map_err(Attempt::into_error)?
+                match self.send_and_read(request, head, deadline) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        self.close();
+                        return Err(e.into_error());
+                    }
+                }
             }
             Err(e) => {
                 self.close();
@@ -192,13 +207,34 @@ impl Transport {
         let Some(open) = self.open.as_mut() else {
             return Err(Attempt::Failed(HostError::Network("not connected".into())));
         };
-        if open
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Attempt::Failed(HostError::Network(
+                "overall deadline passed".into(),
+            )));
+        }
+        let wait = self.io_timeout.min(left);
+        let _ = open.stream.sock.set_read_timeout(Some(wait));
+        let _ = open.stream.sock.set_write_timeout(Some(wait));
+        // Writing also completes the TLS handshake of a new connection.
+        match open
             .stream
             .write_all(request)
             .and_then(|()| open.stream.flush())
-            .is_err()
         {
-            return Err(Attempt::StaleConnection);
+            Ok(()) => {}
+            Err(e) if is_timeout(&e) => {
+                return Err(Attempt::Failed(HostError::Network(format!(
+                    "the server did not take the request within {} s",
+                    wait.as_secs_f64()
+                ))))
+            }
+            Err(e) if is_reset(&e) => return Err(Attempt::StaleConnection),
+            Err(e) => {
+                return Err(Attempt::Failed(HostError::Network(format!(
+                    "sending the request: {e}"
+                ))))
+            }
         }
         self.stats.requests += 1;
         self.stats.bytes_sent += request.len() as u64;
@@ -210,11 +246,15 @@ impl Transport {
         );
         let mut filled = 0usize;
         loop {
-            if Instant::now() >= deadline {
+            // No read may outlast the overall deadline.
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
                 return Err(Attempt::Failed(HostError::Network(
-                    "overall deadline passed".into(),
+                    "overall deadline passed while waiting for the server's answer".into(),
                 )));
             }
+            let wait = self.io_timeout.min(left);
+            let _ = open.stream.sock.set_read_timeout(Some(wait));
             let Some(space) = self.rx.get_mut(filled..) else {
                 return Err(Attempt::Failed(HostError::Network(
                     "response larger than the buffer".into(),
@@ -222,8 +262,23 @@ impl Transport {
             };
             let n = match open.stream.read(space) {
                 Ok(n) => n,
+                Err(e) if is_timeout(&e) => {
+                    let message = if wait < self.io_timeout {
+                        "overall deadline passed while waiting for the server's answer".to_owned()
+                    } else {
+                        format!(
+                            "the server did not answer within {} s",
+                            self.io_timeout.as_secs_f64()
+                        )
+                    };
+                    return Err(Attempt::Failed(HostError::Network(message)));
+                }
                 Err(e) if filled == 0 && is_reset(&e) => return Err(Attempt::StaleConnection),
-                Err(e) => return Err(Attempt::Failed(HostError::Network(format!("reading: {e}")))),
+                Err(e) => {
+                    return Err(Attempt::Failed(HostError::Network(format!(
+                        "reading the answer: {e}"
+                    ))))
+                }
             };
             if n == 0 && filled == 0 {
                 return Err(Attempt::StaleConnection);
@@ -260,11 +315,45 @@ impl Attempt {
     fn into_error(self) -> HostError {
         match self {
             Attempt::StaleConnection => {
-                HostError::Network("the server closed the connection".into())
+                HostError::Network("the server closed the connection before answering".into())
             }
             Attempt::Failed(e) => e,
         }
     }
+}
+
+/// Whether a kept-alive connection can carry another request: nothing
+/// arrived on it while idle but, at most, TLS housekeeping (session
+/// tickets). A closed socket, a `close_notify`, an error or stray
+/// response bytes all mean it cannot.
+fn still_open(open: &mut Open) -> bool {
+    if open.stream.sock.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let alive = loop {
+        match open.stream.conn.read_tls(&mut open.stream.sock) {
+            Ok(0) => break false,
+            Ok(_) => match open.stream.conn.process_new_packets() {
+                Ok(state) if state.peer_has_closed() || state.plaintext_bytes_to_read() > 0 => {
+                    break false
+                }
+                Ok(_) => {}
+                Err(_) => break false,
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break true,
+            Err(_) => break false,
+        }
+    };
+    open.stream.sock.set_nonblocking(false).is_ok() && alive
+}
+
+/// A socket timeout: `WouldBlock` (EAGAIN, what Unix reports) or
+/// `TimedOut`.
+fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
 }
 
 fn is_reset(e: &std::io::Error) -> bool {
