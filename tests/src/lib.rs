@@ -1,7 +1,11 @@
 //! Shared harnesses for the workspace's integration tests.
 //!
+//! * [`cli`]: runs the `acme` tool as a process with a watchdog, and
+//!   snapshots a state directory's files.
 //! * [`fake`]: `FakeAcme`, an in-process ACME server that verifies every
 //!   JWS and can be scripted with the quirks of real and hostile servers.
+//! * [`fault_proxy`]: a fault-injecting HTTPS proxy in front of Pebble
+//!   (resets, truncation, stalls, scripted and hostile answers).
 //! * [`fleet`]: many devices enrolling at once against one Pebble (the
 //!   fleet benchmark and its CI test).
 //! * [`sim`]: drives a real `acme_core::client::Client` against it over
@@ -20,7 +24,9 @@
 use acme_host::error::HostError;
 use acme_host::pebble::{free_port, LocalPebble, PebbleOptions};
 
+pub mod cli;
 pub mod fake;
+pub mod fault_proxy;
 pub mod fleet;
 pub mod relay;
 pub mod sim;

@@ -1,0 +1,196 @@
+//! Running the `acme` tool (built as `acme-cli`) as a process against a
+//! [`FaultProxy`](crate::fault_proxy::FaultProxy), with a watchdog: the
+//! fault and hostile-server tests.
+
+use std::io::Read as _;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::fault_proxy::FaultProxy;
+
+/// How one run of the tool ended.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code; `None` when the watchdog killed it or a signal did.
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// The watchdog had to kill it.
+    pub killed: bool,
+}
+
+impl Run {
+    /// The last `acme: …` line of stderr: the error message, on failure.
+    #[must_use]
+    pub fn last_line(&self) -> &str {
+        self.stderr
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("acme: "))
+            .unwrap_or("")
+    }
+
+    /// Everything, for assertion messages.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        format!(
+            "exit {:?} after {:.1} s{}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code,
+            self.elapsed.as_secs_f64(),
+            if self.killed {
+                " (killed by the watchdog)"
+            } else {
+                ""
+            },
+            self.stdout,
+            self.stderr
+        )
+    }
+
+    /// Problems that no run may show, whatever the fault: a panic, a
+    /// watchdog kill, a raw OS error text instead of a message.
+    #[must_use]
+    pub fn misbehaviour(&self) -> Option<String> {
+        if self.killed {
+            return Some("hung: the watchdog killed it".into());
+        }
+        if self.code.is_none() {
+            return Some("killed by a signal".into());
+        }
+        for bad in [
+            "panicked",
+            "RUST_BACKTRACE",
+            "os error 11",
+            "Resource temporarily",
+        ] {
+            if self.stderr.contains(bad) {
+                return Some(format!("stderr contains {bad:?}"));
+            }
+        }
+        None
+    }
+}
+
+/// The `acme` tool at `program` (an integration test's
+/// `env!("CARGO_BIN_EXE_acme-cli")`) with `args`, then `--directory`, `--ca-file` and
+/// `--state-dir` for `proxy` and `state`, an http-01 responder on an
+/// ephemeral port, the given I/O timeout and overall deadline.
+#[must_use]
+pub fn acme(
+    program: &str,
+    proxy: &FaultProxy,
+    state: &Path,
+    args: &[&str],
+    io_timeout_secs: u64,
+    deadline_secs: u64,
+) -> Command {
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .arg("--directory")
+        .arg(proxy.directory_url())
+        .arg("--ca-file")
+        .arg(proxy.ca_file())
+        .arg("--state-dir")
+        .arg(state)
+        .args(["--http-listen", "127.0.0.1:0"])
+        .arg("--io-timeout-secs")
+        .arg(io_timeout_secs.to_string())
+        .arg("--deadline-secs")
+        .arg(deadline_secs.to_string())
+        .env_remove("ACME_TEST_KILL_AFTER_REQUEST")
+        .env_remove("ACME_TEST_KILL_BEFORE_CERTIFICATE_SAVE")
+        .env_remove("ACME_RECORD_DIR");
+    command
+}
+
+/// Runs `command`, killing it after `limit` (the watchdog).
+///
+/// # Panics
+/// When the process cannot be started.
+#[must_use]
+pub fn run(mut command: Command, limit: Duration) -> Run {
+    let started = Instant::now();
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting acme-cli");
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = out.read_to_end(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = err.read_to_end(&mut s);
+        s
+    });
+    let mut killed = false;
+    let status = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            killed = true;
+            break child.wait().expect("waiting for acme-cli");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let elapsed = started.elapsed();
+    let text = |v: Vec<u8>| String::from_utf8_lossy(&v).into_owned();
+    Run {
+        code: status.code(),
+        stdout: text(out_reader.join().unwrap_or_default()),
+        stderr: text(err_reader.join().unwrap_or_default()),
+        elapsed,
+        killed,
+    }
+}
+
+/// Every file of a state directory: name → (bytes, mode).
+pub type Files = std::collections::BTreeMap<String, (Vec<u8>, u32)>;
+
+/// Reads every regular file of `dir` with its mode.
+///
+/// # Panics
+/// When the directory cannot be read.
+#[must_use]
+pub fn files(dir: &Path) -> Files {
+    std::fs::read_dir(dir)
+        .expect("state directory")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| {
+            let path: PathBuf = e.path();
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            let mode = std::fs::metadata(&path)
+                .map(|m| m.permissions().mode() & 0o7777)
+                .unwrap_or(0);
+            (e.file_name().to_string_lossy().into_owned(), (bytes, mode))
+        })
+        .collect()
+}
+
+/// A fresh, empty scratch directory named after `name`, under the system
+/// temporary directory (removed first if left over).
+///
+/// # Panics
+/// When it cannot be made.
+#[must_use]
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("acme-tests-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch directory");
+    dir
+}
