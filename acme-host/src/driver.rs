@@ -222,9 +222,11 @@ pub fn run<const N: usize>(
             };
             let wait = std::time::Duration::from_millis(deadline.millis_since(now()));
             if StdInstant::now() + wait > options.deadline {
+                // The wait is the server's Retry-After or the client's own
+                // backoff after a failure.
                 return Err(HostError::Network(format!(
-                    "the server asks to wait {} s, past the overall deadline",
-                    wait.as_secs()
+                    "overall deadline passed: the next request was due in {:.1} s",
+                    wait.as_secs_f64()
                 )));
             }
             std::thread::sleep(wait);
