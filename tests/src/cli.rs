@@ -194,3 +194,58 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("scratch directory");
     dir
 }
+
+/// Runs `cases` on `workers` threads, each with its own Pebble
+/// ([`start_pebble_always_valid`](crate::start_pebble_always_valid)) that
+/// takes one case at a time: Pebble 2.4.0 can deadlock when requests for
+/// several accounts' orders and authorizations arrive at once (see the
+/// fleet benchmark), so no Pebble sees two cases together. `check` returns
+/// a summary line or what went wrong; every summary is printed, and all
+/// failures are reported together.
+///
+/// # Panics
+/// When a case fails (or panics), with every failure's text.
+pub fn run_cases<C: Send>(
+    workers: usize,
+    cases: Vec<(String, C)>,
+    check: impl Fn(&acme_host::pebble::LocalPebble, C) -> Result<String, String> + Sync,
+) {
+    let started = Instant::now();
+    let queue = std::sync::Mutex::new(cases.into_iter().collect::<std::collections::VecDeque<_>>());
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..workers.max(1) {
+            s.spawn(|| {
+                let pebble = crate::start_pebble_always_valid();
+                loop {
+                    let next = queue
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .pop_front();
+                    let Some((name, case)) = next else { break };
+                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        check(&pebble, case)
+                    }))
+                    .unwrap_or_else(|_| Err(format!("case {name} panicked")));
+                    results
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push((name, outcome));
+                }
+            });
+        }
+    });
+    let mut failures = Vec::new();
+    let mut results = results
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    results.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, result) in results {
+        match result {
+            Ok(summary) => eprintln!("{name}: {summary}"),
+            Err(e) => failures.push(e),
+        }
+    }
+    eprintln!("all cases in {:.1} s", started.elapsed().as_secs_f64());
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}

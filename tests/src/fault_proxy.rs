@@ -16,8 +16,10 @@
 //! forwarding; cut the response mid-body (with or without TLS
 //! `close_notify`); stall; answer itself (500, 503 with `Retry-After`, a
 //! redirect, anything scripted); send garbage or raw bytes; stream an
-//! endless chunked body; or forward and rewrite the answer. The first rule
-//! that matches and is due fires; a request no rule takes is forwarded.
+//! endless chunked body; or forward and rewrite the answer. Every rule
+//! counts the requests it matches; of those due on a request (its `nth`
+//! match, or within its first `times`), the first in the script fires, and
+//! a request no rule fires on is forwarded.
 //!
 //! The proxy records every request it read ([`Seen`]): its index, method,
 //! path, the fault that fired and whether it reached the upstream, so tests
@@ -344,11 +346,17 @@ impl Rule {
             && self.index.is_none_or(|i| i == index)
     }
 
-    /// Counts a matching request; true when the rule fires on it.
-    fn take(&mut self) -> bool {
+    /// Counts a matching request; true when the rule is due to fire on
+    /// it.
+    fn count(&mut self) -> bool {
         self.matched += 1;
-        let due =
-            self.nth.is_none_or(|n| n == self.matched) && self.times.is_none_or(|t| self.fired < t);
+        self.nth.is_none_or(|n| n == self.matched) && self.times.is_none_or(|t| self.fired < t)
+    }
+
+    /// Counts a matching request and fires when due (the unit tests').
+    #[cfg(test)]
+    fn take(&mut self) -> bool {
+        let due = self.count();
         if due {
             self.fired += 1;
         }
@@ -367,6 +375,8 @@ pub struct Seen {
     pub method: String,
     /// Request target (path and query).
     pub path: String,
+    /// The `Host` header, as the client sent it.
+    pub host: String,
     /// The fault's name ([`Fault::name`]); `"forward"` when no rule fired.
     pub fault: &'static str,
     /// Whether the request reached the upstream.
@@ -559,10 +569,11 @@ impl FaultProxy {
             .iter()
             .map(|s| {
                 format!(
-                    "#{} conn {} {} {} -> {}{}\n",
+                    "#{} conn {} {} {}{} -> {}{}\n",
                     s.index,
                     s.connection,
                     s.method,
+                    s.host,
                     s.path,
                     s.fault,
                     s.upstream_status
@@ -615,6 +626,7 @@ type UpstreamStream = StreamOwned<ClientConnection, TcpStream>;
 struct Request {
     method: String,
     path: String,
+    host: String,
     /// The whole request, re-framed with `Content-Length`.
     wire: Vec<u8>,
     close: bool,
@@ -633,13 +645,7 @@ fn serve(shared: &Shared, connection: u64, tcp: TcpStream) {
             return;
         };
         let index = shared.next_request.fetch_add(1, Ordering::SeqCst);
-        let fault = lock(&shared.script)
-            .iter_mut()
-            .find_map(|rule| {
-                (rule.matches(index, &request.method, &request.path) && rule.take())
-                    .then(|| rule.fault.clone())
-            })
-            .unwrap_or(Fault::Forward);
+        let fault = pick(&mut lock(&shared.script), index, &request);
         let slot = {
             let mut log = lock(&shared.log);
             log.push(Seen {
@@ -647,6 +653,7 @@ fn serve(shared: &Shared, connection: u64, tcp: TcpStream) {
                 connection,
                 method: request.method.clone(),
                 path: request.path.clone(),
+                host: request.host.clone(),
                 fault: fault.name(),
                 forwarded: fault.forwards(),
                 upstream_status: None,
@@ -725,6 +732,25 @@ fn serve(shared: &Shared, connection: u64, tcp: TcpStream) {
             let _ = client.flush();
             return;
         }
+    }
+}
+
+/// Every rule that matches counts the request (so `nth` is about the
+/// requests a rule matches, whatever the other rules do); the first one
+/// due fires.
+fn pick(rules: &mut [Rule], index: usize, request: &Request) -> Fault {
+    let mut chosen: Option<usize> = None;
+    for (i, rule) in rules.iter_mut().enumerate() {
+        if rule.matches(index, &request.method, &request.path) && rule.count() && chosen.is_none() {
+            chosen = Some(i);
+        }
+    }
+    match chosen.and_then(|i| rules.get_mut(i)) {
+        Some(rule) => {
+            rule.fired += 1;
+            rule.fault.clone()
+        }
+        None => Fault::Forward,
     }
 }
 
@@ -909,9 +935,13 @@ fn read_request(stream: &mut ServerStream, buf: &mut Vec<u8>) -> io::Result<Opti
     let path = parsed.path.unwrap_or_default().to_owned();
     let version = parsed.version.unwrap_or(1);
     let mut close = version == 0;
+    let mut host = String::new();
     let mut head = format!("{method} {path} HTTP/1.1\r\n").into_bytes();
     for h in parsed.headers.iter() {
         let name = h.name;
+        if name.eq_ignore_ascii_case("host") {
+            host = String::from_utf8_lossy(h.value).into_owned();
+        }
         if name.eq_ignore_ascii_case("connection") {
             close = String::from_utf8_lossy(h.value)
                 .to_ascii_lowercase()
@@ -945,6 +975,7 @@ fn read_request(stream: &mut ServerStream, buf: &mut Vec<u8>) -> io::Result<Opti
     Ok(Some(Request {
         method,
         path,
+        host,
         wire: head,
         close,
     }))
