@@ -11,8 +11,7 @@
 //! * [`sim`]: drives a real `acme_core::client::Client` against it over
 //!   HTTP/1.1 bytes on a virtual clock.
 //! * [`relay`]: a TCP relay that counts connections and bytes and delays
-//!   each direction (the wire-efficiency benchmark's, and room for fault
-//!   injection).
+//!   each direction (the wire-efficiency benchmark's).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
