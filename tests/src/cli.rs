@@ -1,6 +1,5 @@
 //! Running the `acme` tool (built as `acme-cli`) as a process against a
-//! [`FaultProxy`](crate::fault_proxy::FaultProxy), with a watchdog: the
-//! fault and hostile-server tests.
+//! [`FaultProxy`], with a watchdog: the fault and hostile-server tests.
 
 use std::io::Read as _;
 use std::os::unix::fs::PermissionsExt as _;
