@@ -81,6 +81,9 @@ pub enum Failure {
     /// The server handles the request, but its answer never arrives (the
     /// connection drops): `handle` returns no bytes.
     ResponseLost,
+    /// The connection drops before the request reaches the server: nothing
+    /// happens there, and `handle` returns no bytes.
+    RequestLost,
 }
 
 /// How finalize answers.
@@ -487,6 +490,7 @@ impl FakeAcme {
                 let _ = self.dispatch(&method, &path, route, &body);
                 return Vec::new();
             }
+            Some(Failure::RequestLost) => return Vec::new(),
             Some(f) if *f != Failure::NoNonce => FakeResponse::json(200, &json!(null)),
             _ => self.dispatch(&method, &path, route, &body),
         };
@@ -514,7 +518,7 @@ impl FakeAcme {
                     headers: vec![("Location".into(), "https://elsewhere.test/".into())],
                     body: Vec::new(),
                 },
-                Failure::ResponseLost => unreachable!("returned above"),
+                Failure::ResponseLost | Failure::RequestLost => unreachable!("returned above"),
             };
         }
         // Like Pebble: nonces on every POST and HEAD response and on
@@ -1161,7 +1165,15 @@ impl FakeAcme {
             jwk_thumbprint(&key)
         };
         let c = &mut self.challenges[cid];
-        if c.status == "pending" {
+        if c.status != "pending" {
+            // As Pebble: a challenge is answered once.
+            let detail = format!(
+                "Cannot update challenge with status {}, only status pending",
+                c.status
+            );
+            return FakeResponse::problem(400, "malformed", &detail);
+        }
+        {
             let key_authorization = format!("{}.{}", c.token, thumbprint);
             let expected = match c.kind.as_str() {
                 "http-01" => key_authorization.clone(),

@@ -9,7 +9,7 @@
 )]
 
 use acme_core::client::{
-    Client, Config, Goal, OrderRequest, OrderStep, ProtocolError, RevocationReason,
+    Client, Config, Goal, OrderRequest, OrderStep, ProtocolError, RetryPolicy, RevocationReason,
     RevocationSigner, ServerError, SnapshotError,
 };
 use acme_core::msg::ProblemType;
@@ -596,4 +596,64 @@ fn a_lost_new_order_answer_on_renewal_does_not_adopt_the_finished_order() {
     assert_eq!(world.sim.server.order_count(), 2);
     assert_eq!(posts_to(&world, "/new-order"), 2);
     assert!(world.sim.server.issued_der(1).is_some());
+}
+
+#[test]
+fn new_orders_that_never_reach_the_server_stop_at_the_retry_budget() {
+    // Each lost newOrder sends the client searching the account's orders;
+    // those answers must not renew the budget of the newOrder that keeps
+    // failing.
+    let mut quirks = Quirks::default();
+    quirks
+        .failures
+        .insert(Route::NewOrder, vec![Failure::RequestLost; 20]);
+    let mut world = World::new(quirks);
+    let outcome = world.run(&key(1), Goal::Enrol(OrderRequest::new(ONE)), None);
+    assert!(!outcome.done);
+    assert!(
+        matches!(
+            outcome.error,
+            Some(Error::Protocol(ProtocolError::RetriesExhausted))
+        ),
+        "{:?}",
+        outcome.error
+    );
+    // The transcript holds every request sent, lost ones included.
+    let budget = usize::from(RetryPolicy::DEFAULT.max_server_retries);
+    assert_eq!(posts_to(&world, "/new-order"), budget + 1);
+    assert_eq!(world.sim.server.order_count(), 0);
+}
+
+#[test]
+fn a_lost_challenge_answer_reads_the_authorization_instead_of_answering_again() {
+    let mut quirks = Quirks::default();
+    quirks
+        .failures
+        .insert(Route::Challenge, vec![Failure::ResponseLost]);
+    let mut world = World::new(quirks);
+    let from = world.sim.server.transcript().len();
+    let outcome = world.run(&key(1), Goal::Enrol(OrderRequest::new(ONE)), None);
+    assert!(outcome.done, "{:?}", outcome.error);
+    assert_eq!(outcome.certificates.len(), 1);
+    // The server took the one answer; the client then read the
+    // authorization, saw validation under way, and went on to finalize.
+    assert_eq!(posts_to(&world, "/chall/"), 1, "{:#?}", world.since(from));
+    assert_eq!(posts_to(&world, "/authz/"), 2, "{:#?}", world.since(from));
+    assert_eq!(world.sim.server.order_count(), 1);
+}
+
+#[test]
+fn a_challenge_answer_lost_before_the_server_is_given_again() {
+    let mut quirks = Quirks::default();
+    quirks
+        .failures
+        .insert(Route::Challenge, vec![Failure::RequestLost]);
+    let mut world = World::new(quirks);
+    let from = world.sim.server.transcript().len();
+    let outcome = world.run(&key(1), Goal::Enrol(OrderRequest::new(ONE)), None);
+    assert!(outcome.done, "{:?}", outcome.error);
+    // The authorization still showed the challenge pending: answered again
+    // (the transcript holds the lost request too).
+    assert_eq!(posts_to(&world, "/chall/"), 2, "{:#?}", world.since(from));
+    assert_eq!(posts_to(&world, "/authz/"), 2, "{:#?}", world.since(from));
 }

@@ -533,6 +533,11 @@ pub struct Client<'a, const N: usize = DEFAULT_URL_ARENA> {
     sent_at: Instant,
     bad_nonce_retries: u8,
     server_retries: u8,
+    /// The request whose answer was lost, while the client works around
+    /// it (newOrder: searching the orders; a challenge: reading its
+    /// authorization). Other requests' answers do not renew the retry
+    /// budget then, or a request that keeps failing would be tried forever.
+    unanswered: Option<Phase>,
     polls: u16,
     events: Deque<EventTag, EVENT_QUEUE>,
     problem: ProblemRecord,
@@ -613,6 +618,7 @@ impl<'a, const N: usize> Client<'a, N> {
             sent_at: Instant(0),
             bad_nonce_retries: 0,
             server_retries: 0,
+            unanswered: None,
             polls: 0,
             events: Deque::new(),
             problem: ProblemRecord::default(),
@@ -906,7 +912,9 @@ impl<'a, const N: usize> Client<'a, N> {
             .into())
         } else {
             self.bad_nonce_retries = 0;
-            self.server_retries = 0;
+            if self.unanswered.is_none_or(|phase| phase == in_flight.phase) {
+                self.answered();
+            }
             self.handle_success(now, in_flight.phase, response, scratch)
         };
         result.map_err(|e| self.fail(e))
@@ -924,12 +932,26 @@ impl<'a, const N: usize> Client<'a, N> {
             return Ok(());
         };
         self.nonce.clear();
-        if in_flight.phase == Phase::NewOrder && !in_flight.nonce_only {
-            // The server may have created the order and lost only the
-            // answer: look for it before creating a second one.
-            acme_warn!("acme: newOrder got no response; searching the account's orders");
-            self.recovering_order = true;
-            self.phase = Phase::AccountFetch;
+        if !in_flight.nonce_only {
+            self.unanswered = Some(in_flight.phase);
+        }
+        match in_flight.phase {
+            Phase::NewOrder if !in_flight.nonce_only => {
+                // The server may have created the order and lost only the
+                // answer: look for it before creating a second one.
+                acme_warn!("acme: newOrder got no response; searching the account's orders");
+                self.recovering_order = true;
+                self.phase = Phase::AccountFetch;
+            }
+            Phase::RespondChallenge(i) if !in_flight.nonce_only => {
+                // The server may have taken the answer and started
+                // validating, and refuses a second answer to a challenge
+                // that is no longer pending: read the authorization first.
+                acme_warn!("acme: a challenge answer got no response; reading its authorization");
+                self.set_slot(i, |s| s.progress = AuthzProgress::Unfetched);
+                self.phase = Phase::FetchAuthz(i);
+            }
+            _ => {}
         }
         if self.server_retries >= self.config.retry.max_server_retries {
             return Err(self.fail(ProtocolError::RetriesExhausted.into()));
@@ -1592,6 +1614,7 @@ impl<'a, const N: usize> Client<'a, N> {
                 return Ok(());
             }
             acme_debug!("acme: found the order the lost newOrder created");
+            self.answered();
             // Adopted like a resumed order: if it turns out invalid, a new
             // one is created.
             self.resumed_order = true;
@@ -1867,6 +1890,9 @@ impl<'a, const N: usize> Client<'a, N> {
             .ok_or(ProtocolError::UnexpectedAuthorization)?;
         match authz.status {
             AuthorizationStatus::Valid => {
+                if self.unanswered == Some(Phase::RespondChallenge(index)) {
+                    self.answered();
+                }
                 self.set_slot(index, |s| {
                     s.identifier = identifier as u8;
                     s.progress = AuthzProgress::Valid;
@@ -1908,6 +1934,12 @@ impl<'a, const N: usize> Client<'a, N> {
                         .into());
                     }
                 };
+                if progress == AuthzProgress::Responded
+                    && self.unanswered == Some(Phase::RespondChallenge(index))
+                {
+                    acme_debug!("acme: the challenge answer had arrived");
+                    self.answered();
+                }
                 let kind = challenge.kind;
                 self.set_slot(index, |s| {
                     s.identifier = identifier as u8;
@@ -1934,6 +1966,13 @@ impl<'a, const N: usize> Client<'a, N> {
             }
         }
         self.fetch_next_authz()
+    }
+
+    /// The request that lost its answer is settled (answered, or its
+    /// effect found): the retry budget starts afresh.
+    fn answered(&mut self) {
+        self.unanswered = None;
+        self.server_retries = 0;
     }
 
     fn set_slot(&mut self, index: u8, f: impl FnOnce(&mut AuthzSlot)) {
