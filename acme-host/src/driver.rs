@@ -159,8 +159,10 @@ pub fn run<const N: usize>(
     let mut tx = vec![0u8; options.tx_len];
     let mut output = RunOutput::default();
     let mut done = false;
-    // Requests in a row that got no answer.
-    let mut failures = 0u32;
+    // The step whose request got no answer, and how many times in all: as
+    // in the client's retry budget, the requests that work around a lost
+    // answer (a newOrder's search of the orders list) do not reset it.
+    let mut unanswered: Option<(acme_core::client::Step, u32)> = None;
     loop {
         while let Some(event) = client.poll_event() {
             match event {
@@ -258,9 +260,13 @@ pub fn run<const N: usize>(
             Ok(response) => response,
             Err(e) => {
                 log::debug!("transport: {e}");
-                failures += 1;
+                let attempts = match unanswered {
+                    Some((step, n)) if step == transmit.step => n + 1,
+                    _ => 1,
+                };
+                unanswered = Some((transmit.step, attempts));
                 if client.handle_transport_error(now()).is_err() {
-                    return Err(gave_up(e, failures));
+                    return Err(gave_up(e, transmit.step, attempts));
                 }
                 if StdInstant::now() >= options.deadline {
                     return Err(e);
@@ -269,10 +275,8 @@ pub fn run<const N: usize>(
                 continue;
             }
         };
-        if !matches!(transmit.step, acme_core::client::Step::Nonce) {
-            // A nonce alone does not show that the request it serves gets
-            // through.
-            failures = 0;
+        if unanswered.is_some_and(|(step, _)| step == transmit.step) {
+            unanswered = None;
         }
         log::debug!("HTTP {}", response.status);
         match client.handle_response(now(), &response, &mut tx) {
@@ -320,13 +324,13 @@ pub fn run<const N: usize>(
     }
 }
 
-/// The error of the last of `attempts` failed attempts, once the client's
-/// retry budget is spent.
-fn gave_up(error: HostError, attempts: u32) -> HostError {
+/// The error of the last of `attempts` failed attempts at `step`, once the
+/// client's retry budget is spent.
+fn gave_up(error: HostError, step: acme_core::client::Step, attempts: u32) -> HostError {
     match error {
-        HostError::Network(m) => {
-            HostError::Network(format!("{m} (gave up after {attempts} attempts in a row)"))
-        }
+        HostError::Network(m) => HostError::Network(format!(
+            "{m} (gave up after {attempts} attempts at {step:?})"
+        )),
         other => other,
     }
 }
