@@ -497,7 +497,9 @@ impl fmt::Display for JsonError {
         f.write_str(match self {
             JsonError::Syntax => "not JSON (an HTML error page from a proxy?)",
             JsonError::Truncated => "the JSON ends early",
-            JsonError::Schema => "a member has the wrong type, is missing, or appears twice",
+            JsonError::Schema => {
+                "the JSON has the wrong shape: not an object, or a member of the wrong type, missing, or twice"
+            }
             JsonError::TooDeep => "nested deeper than MAX_JSON_DEPTH",
             JsonError::InvalidString => "a string holds an invalid escape or is not UTF-8",
         })

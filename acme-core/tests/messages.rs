@@ -169,8 +169,13 @@ fn problems_accounts_orders_lists_and_renewal_info() {
 
 #[test]
 fn hostile_bodies_give_typed_errors() {
-    let cases: [(&[u8], JsonError); 10] = [
+    let cases: [(&[u8], JsonError); 14] = [
         (b"<html><body>502 Bad Gateway</body></html>", JsonError::Syntax),
+        // JSON, but not an object: the wrong shape, not "not JSON".
+        (b"[[[[]]]]", JsonError::Schema),
+        (b" \"status\"", JsonError::Schema),
+        (b"42", JsonError::Schema),
+        (b"null", JsonError::Schema),
         (b"", JsonError::Truncated),
         (br#"{"status":"valid","contact":"not-a-list"}"#, JsonError::Schema),
         (br#"{"status":true}"#, JsonError::Schema),

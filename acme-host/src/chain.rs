@@ -33,7 +33,11 @@ pub fn chain_ders(pem: &[u8]) -> Result<Vec<Vec<u8>>, HostError> {
 /// # Errors
 /// [`HostError::Internal`] saying what does not hold.
 pub fn check_leaf_issued_by_next(ders: &[Vec<u8>]) -> Result<(), HostError> {
-    let refuse = |what: String| HostError::Internal(format!("issued chain refused: {what}"));
+    let refuse = |what: String| {
+        HostError::Internal(format!(
+            "the issued chain was refused and nothing was saved: {what}"
+        ))
+    };
     let (Some(leaf), Some(issuer)) = (ders.first(), ders.get(1)) else {
         return Err(refuse(
             "the CA sent no issuer certificate after the leaf".into(),

@@ -5,7 +5,8 @@
 //! receive buffer, 10,000-deep JSON, wrong JSON types, duplicate keys, a
 //! non-UTF-8 body, `http://` URLs, an order whose URLs point at another
 //! host, a redirect, a chain that is not PEM, and chains whose leaf does
-//! not match (another key; another name).
+//! not match (another key; another name; expired; not yet valid; not
+//! signed by the next certificate).
 //!
 //! Each must end in a typed error (the right exit code and a readable
 //! message), with no panic and no hang, leaving both keys and the
@@ -31,6 +32,12 @@ use std::time::Duration;
 use acme_host::pebble::LocalPebble;
 use acme_tests::cli::{acme, files, run, run_cases, scratch_dir, Files, Run};
 use acme_tests::fault_proxy::{Fault, FaultProxy, Rule, Scripted};
+use der::asn1::{BitString, UtcTime};
+use der::pem::LineEnding;
+use der::{Encode as _, EncodePem as _};
+use p256::ecdsa::signature::Signer as _;
+use x509_cert::time::{Time, Validity};
+use x509_cert::Certificate;
 
 const ACME: &str = env!("CARGO_BIN_EXE_acme-cli");
 
@@ -331,21 +338,25 @@ fn cases() -> Vec<Case> {
                 )
             },
         ),
-        case("deeply-nested-json", Expect::Fails(6, "JSON"), |proxy| {
-            let mut body = "[".repeat(10_000);
-            body.push_str(&"]".repeat(10_000));
-            let location = format!("https://{}/my-order/deep", authority(proxy));
-            Rule::on(
-                "POST",
-                NEW_ORDER,
-                Fault::Respond(
-                    Scripted::new(201)
-                        .header("Content-Type", "application/json")
-                        .header("Location", &location)
-                        .body(body),
-                ),
-            )
-        }),
+        case(
+            "deeply-nested-json",
+            Expect::Fails(6, "not an object"),
+            |proxy| {
+                let mut body = "[".repeat(10_000);
+                body.push_str(&"]".repeat(10_000));
+                let location = format!("https://{}/my-order/deep", authority(proxy));
+                Rule::on(
+                    "POST",
+                    NEW_ORDER,
+                    Fault::Respond(
+                        Scripted::new(201)
+                            .header("Content-Type", "application/json")
+                            .header("Location", &location)
+                            .body(body),
+                    ),
+                )
+            },
+        ),
         case(
             "deeply-nested-json-member",
             Expect::Fails(6, "JSON"),
@@ -459,6 +470,54 @@ fn cases() -> Vec<Case> {
                 }),
             )
         }),
+        case(
+            "expired-leaf",
+            Expect::Fails(6, "validity has ended"),
+            |_| {
+                // The real leaf, valid from 2020-01-01 to 2020-04-01.
+                Rule::on(
+                    "POST",
+                    CERT,
+                    Fault::rewrite(|answer| {
+                        answer.body =
+                            with_leaf_validity(&answer.body, 1_577_836_800, 1_585_699_200);
+                    }),
+                )
+            },
+        ),
+        case(
+            "leaf-not-yet-valid",
+            Expect::Fails(6, "validity starts in the future"),
+            |_| {
+                // The real leaf, valid from 2040-01-01 to 2041-01-01.
+                Rule::on(
+                    "POST",
+                    CERT,
+                    Fault::rewrite(|answer| {
+                        answer.body =
+                            with_leaf_validity(&answer.body, 2_208_988_800, 2_240_524_800);
+                    }),
+                )
+            },
+        ),
+        case(
+            "leaf-not-signed-by-the-next",
+            Expect::Fails(6, "not validly signed by the next certificate"),
+            |proxy| {
+                // The real leaf, followed by a CA that did not issue it.
+                let stranger = std::fs::read(proxy.ca_file()).unwrap();
+                Rule::on(
+                    "POST",
+                    CERT,
+                    Fault::rewrite(move |answer| {
+                        let chain = Certificate::load_pem_chain(&answer.body).unwrap();
+                        let mut body = chain[0].to_pem(LineEnding::LF).unwrap().into_bytes();
+                        body.extend_from_slice(&stranger);
+                        answer.body = body;
+                    }),
+                )
+            },
+        ),
         Case {
             donor: Some(true),
             ..case(
@@ -485,4 +544,27 @@ fn hostile_answers_end_in_typed_errors_and_leave_the_state_untouched() {
         .map(|c| (c.name.to_owned(), c))
         .collect();
     run_cases(WORKERS, cases, |pebble, case| run_case(pebble, &case));
+}
+
+/// `chain` with its leaf's validity set to `not_before..not_after` (Unix
+/// seconds) and signed again, by a key of no one's: everything else about
+/// the leaf (key, names) stays right.
+fn with_leaf_validity(chain: &[u8], not_before: u64, not_after: u64) -> Vec<u8> {
+    let mut certs = Certificate::load_pem_chain(chain).unwrap();
+    let at =
+        |secs: u64| Time::UtcTime(UtcTime::from_unix_duration(Duration::from_secs(secs)).unwrap());
+    let leaf = &mut certs[0];
+    leaf.tbs_certificate.validity = Validity {
+        not_before: at(not_before),
+        not_after: at(not_after),
+    };
+    let tbs = leaf.tbs_certificate.to_der().unwrap();
+    let key = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+    let signature: p256::ecdsa::DerSignature = key.sign(&tbs);
+    leaf.signature = BitString::from_bytes(signature.as_bytes()).unwrap();
+    certs
+        .iter()
+        .map(|c| c.to_pem(LineEnding::LF).unwrap())
+        .collect::<String>()
+        .into_bytes()
 }

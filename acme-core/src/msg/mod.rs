@@ -57,8 +57,8 @@ pub enum JsonError {
     Syntax,
     /// The JSON ends early.
     Truncated,
-    /// A member has the wrong type, a required member is missing, or a
-    /// member appears twice.
+    /// The body is JSON but not an object, or a member has the wrong
+    /// type, a required member is missing, or a member appears twice.
     Schema,
     /// Nested deeper than [`MAX_JSON_DEPTH`].
     TooDeep,
@@ -111,11 +111,15 @@ pub trait Message<'a>: Deserialize<'a> {
 /// [`Error::Json`] for malformed, too deep or mistyped JSON, and
 /// [`Error::LimitExceeded`] for over-long lists.
 pub fn parse<'a, T: Message<'a>>(body: &'a [u8]) -> Result<T, Error> {
-    // Every ACME object is a JSON object: anything else (an HTML page from
-    // a proxy, plain text) is not JSON at all.
+    // Every ACME object is a JSON object. Another JSON value (an array, a
+    // string, a number, a literal) has the wrong shape; anything else (an
+    // HTML page from a proxy, plain text) is not JSON at all.
     match body.iter().find(|b| !b.is_ascii_whitespace()) {
         None => return Err(JsonError::Truncated.into()),
         Some(b'{') => {}
+        Some(b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => {
+            return Err(JsonError::Schema.into())
+        }
         Some(_) => return Err(JsonError::Syntax.into()),
     }
     check_depth(body)?;
