@@ -470,35 +470,17 @@ fn cases() -> Vec<Case> {
                 }),
             )
         }),
-        case(
+        // The real leaf, valid from 2020-01-01 to 2020-04-01.
+        validity_case(
             "expired-leaf",
-            Expect::Fails(6, "validity has ended"),
-            |_| {
-                // The real leaf, valid from 2020-01-01 to 2020-04-01.
-                Rule::on(
-                    "POST",
-                    CERT,
-                    Fault::rewrite(|answer| {
-                        answer.body =
-                            with_leaf_validity(&answer.body, 1_577_836_800, 1_585_699_200);
-                    }),
-                )
-            },
+            "validity has ended",
+            (1_577_836_800, 1_585_699_200),
         ),
-        case(
+        // The real leaf, valid from 2040-01-01 to 2041-01-01.
+        validity_case(
             "leaf-not-yet-valid",
-            Expect::Fails(6, "validity starts in the future"),
-            |_| {
-                // The real leaf, valid from 2040-01-01 to 2041-01-01.
-                Rule::on(
-                    "POST",
-                    CERT,
-                    Fault::rewrite(|answer| {
-                        answer.body =
-                            with_leaf_validity(&answer.body, 2_208_988_800, 2_240_524_800);
-                    }),
-                )
-            },
+            "validity starts in the future",
+            (2_208_988_800, 2_240_524_800),
         ),
         case(
             "leaf-not-signed-by-the-next",
@@ -544,6 +526,20 @@ fn hostile_answers_end_in_typed_errors_and_leave_the_state_untouched() {
         .map(|c| (c.name.to_owned(), c))
         .collect();
     run_cases(WORKERS, cases, |pebble, case| run_case(pebble, &case));
+}
+
+/// A case whose certificate answer is the real chain with the leaf's
+/// validity set to `window` (Unix seconds).
+fn validity_case(name: &'static str, text: &'static str, window: (u64, u64)) -> Case {
+    case(name, Expect::Fails(6, text), move |_| {
+        Rule::on(
+            "POST",
+            CERT,
+            Fault::rewrite(move |answer| {
+                answer.body = with_leaf_validity(&answer.body, window.0, window.1);
+            }),
+        )
+    })
 }
 
 /// `chain` with its leaf's validity set to `not_before..not_after` (Unix
