@@ -258,7 +258,8 @@ pub fn run<const N: usize>(
             options.deadline,
         ) {
             Ok(response) => response,
-            Err(e) => {
+            // Only a network failure may go better on another try.
+            Err(e @ HostError::Network(_)) => {
                 log::debug!("transport: {e}");
                 let attempts = match unanswered {
                     Some((step, n)) if step == transmit.step => n + 1,
@@ -274,6 +275,7 @@ pub fn run<const N: usize>(
                 progress(&format!("{e}; trying again"));
                 continue;
             }
+            Err(e) => return Err(e),
         };
         if unanswered.is_some_and(|(step, _)| step == transmit.step) {
             unanswered = None;

@@ -7,7 +7,7 @@ use std::net::{TcpStream, ToSocketAddrs as _};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use acme_core::http::{probe_response, read_response, ReadStatus, Response};
+use acme_core::http::{probe_response, read_response, HttpError, ReadStatus, Response};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
@@ -289,6 +289,11 @@ impl Transport {
             match probe_response(&self.rx, filled, head, eof) {
                 Ok(Some(_)) => return Ok((filled, eof)),
                 Ok(None) => {}
+                // A body the receive buffer cannot hold would not fit on a
+                // second try either: refused at once, not retried.
+                Err(e @ acme_core::Error::Http(HttpError::BodyTooLarge { .. })) => {
+                    return Err(Attempt::Failed(HostError::Internal(e.to_string())))
+                }
                 Err(e) => {
                     return Err(Attempt::Failed(HostError::Network(format!(
                         "response: {e}"
