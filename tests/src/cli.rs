@@ -89,20 +89,43 @@ pub fn acme(
     io_timeout_secs: u64,
     deadline_secs: u64,
 ) -> Command {
-    let mut command = Command::new(program);
+    let mut command = acme_at(
+        program,
+        &proxy.directory_url(),
+        proxy.ca_file(),
+        state,
+        args,
+    );
     command
-        .args(args)
-        .arg("--directory")
-        .arg(proxy.directory_url())
-        .arg("--ca-file")
-        .arg(proxy.ca_file())
-        .arg("--state-dir")
-        .arg(state)
         .args(["--http-listen", "127.0.0.1:0"])
         .arg("--io-timeout-secs")
         .arg(io_timeout_secs.to_string())
         .arg("--deadline-secs")
-        .arg(deadline_secs.to_string())
+        .arg(deadline_secs.to_string());
+    command
+}
+
+/// The `acme` tool at `program` running `args` against the CA at
+/// `directory_url`, trusting `ca_file`, with its state in `state`. The
+/// tool's test hooks (`ACME_TEST_*`, `ACME_RECORD_DIR`) are cleared, so a
+/// test sets only the ones it means.
+#[must_use]
+pub fn acme_at(
+    program: &str,
+    directory_url: &str,
+    ca_file: &Path,
+    state: &Path,
+    args: &[&str],
+) -> Command {
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .arg("--directory")
+        .arg(directory_url)
+        .arg("--ca-file")
+        .arg(ca_file)
+        .arg("--state-dir")
+        .arg(state)
         .env_remove("ACME_TEST_KILL_AFTER_REQUEST")
         .env_remove("ACME_TEST_KILL_BEFORE_CERTIFICATE_SAVE")
         .env_remove("ACME_RECORD_DIR");

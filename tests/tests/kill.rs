@@ -31,6 +31,7 @@ use std::process::{Command, Output};
 use std::time::Instant;
 
 use acme_host::pebble::LocalPebble;
+use acme_tests::cli::acme_at;
 use acme_tests::{describe_output, start_pebble_always_valid};
 use p256::pkcs8::DecodePrivateKey as _;
 
@@ -38,17 +39,14 @@ const KEYS: [&str; 2] = ["account.key", "device.key"];
 
 /// The `acme` tool with the arguments of an enrolment of `name`.
 fn acme(pebble: &LocalPebble, state: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_acme-cli"));
-    command
-        .args(args)
-        .arg("--directory")
-        .arg(&pebble.directory_url)
-        .arg("--ca-file")
-        .arg(&pebble.ca_file)
-        .arg("--state-dir")
-        .arg(state)
-        .args(["--http-listen", "127.0.0.1:0", "--deadline-secs", "60"])
-        .env_remove("ACME_TEST_KILL_AFTER_REQUEST");
+    let mut command = acme_at(
+        env!("CARGO_BIN_EXE_acme-cli"),
+        &pebble.directory_url,
+        &pebble.ca_file,
+        state,
+        args,
+    );
+    command.args(["--http-listen", "127.0.0.1:0", "--deadline-secs", "60"]);
     command
 }
 

@@ -23,12 +23,15 @@ use std::process::{Command, Output};
 
 use acme_host::error::HostError;
 use acme_host::pebble::{free_port, LocalPebble, PebbleOptions};
+use acme_tests::cli::acme_at;
 use acme_tests::describe_output;
 use p256::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
 use rand_core::RngCore as _;
 
+const BIN: &str = env!("CARGO_BIN_EXE_acme-cli");
+
 fn acme() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_acme-cli"));
+    let mut command = Command::new(BIN);
     command.env_remove("ACME_TEST_KILL_AFTER_REQUEST");
     command
 }
@@ -188,15 +191,8 @@ fn no_key_or_mac_key_in_the_most_verbose_output() {
         Err(e) => panic!("starting Pebble: {e}"),
     };
     let run = |state: &Path, mac: &str, args: &[&str], tail: &[&str]| -> Output {
-        acme()
-            .args(["-vv", "--json"])
-            .args(args)
-            .arg("--directory")
-            .arg(&pebble.directory_url)
-            .arg("--ca-file")
-            .arg(&pebble.ca_file)
-            .arg("--state-dir")
-            .arg(state)
+        let args = [&["-vv", "--json"][..], args].concat();
+        acme_at(BIN, &pebble.directory_url, &pebble.ca_file, state, &args)
             .args(["--http-listen", &format!("127.0.0.1:{http_port}")])
             .args(["--eab-kid", "kid-secrets", "--eab-hmac-key", mac])
             .args(["--contact", "mailto:ops@secrets.test"])
