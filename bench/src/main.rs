@@ -264,19 +264,9 @@ fn main() -> ExitCode {
                 match one_run(&label, peer, &args, delay, system_trust.as_ref()) {
                     Ok((cold, warm)) => {
                         eprintln!(
-                            " cold {:>2} req {} conn {:>6} up {:>6} down {:>7.3} s {:>6.3} s cpu | warm {:>2} req {} conn {:>6} up {:>6} down {:>7.3} s {:>6.3} s cpu",
-                            cold.requests,
-                            cold.connections,
-                            cold.bytes_up,
-                            cold.bytes_down,
-                            cold.wall.as_secs_f64(),
-                            cold.cpu.as_secs_f64(),
-                            warm.requests,
-                            warm.connections,
-                            warm.bytes_up,
-                            warm.bytes_down,
-                            warm.wall.as_secs_f64(),
-                            warm.cpu.as_secs_f64(),
+                            " cold {} | warm {}",
+                            progress_line(&cold),
+                            progress_line(&warm)
                         );
                         results.record(peer, delay_ms, cold, warm);
                     }
@@ -310,4 +300,17 @@ fn main() -> ExitCode {
 /// Whether uacme is to be run but cannot trust Pebble.
 fn peer_uacme_untrusted(results: &Results, trust: Option<&trust::SystemTrust>) -> bool {
     trust.is_none() && results.present().contains(&Peer::Uacme)
+}
+
+/// One phase of a run, as the progress output shows it.
+fn progress_line(sample: &Sample) -> String {
+    format!(
+        "{:>2} req {} conn {:>6} up {:>6} down {:>7.3} s {:>6.3} s cpu",
+        sample.requests,
+        sample.connections,
+        sample.bytes_up,
+        sample.bytes_down,
+        sample.wall.as_secs_f64(),
+        sample.cpu.as_secs_f64(),
+    )
 }
