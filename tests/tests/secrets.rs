@@ -194,7 +194,10 @@ fn no_key_or_mac_key_in_the_most_verbose_output() {
         let args = [&["-vv", "--json"][..], args].concat();
         acme_at(BIN, &pebble.directory_url, &pebble.ca_file, state, &args)
             .args(["--http-listen", &format!("127.0.0.1:{http_port}")])
-            .args(["--eab-kid", "kid-secrets", "--eab-hmac-key", mac])
+            .args(["--eab-kid", "kid-secrets"])
+            // Joined with `=`: a random base64url key may start with `-`,
+            // which as a separate word is read as an option.
+            .arg(format!("--eab-hmac-key={mac}"))
             .args(["--contact", "mailto:ops@secrets.test"])
             .args(tail)
             .output()
