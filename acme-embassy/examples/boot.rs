@@ -18,6 +18,10 @@
 //! | `ACME_GATEWAY` | the gateway | `192.168.69.1` |
 //! | `ACME_DIRECTORY` | the directory URL | (required) |
 //! | `ACME_SERVER_IP` | connect here whatever the URL's host (the host is still verified) | resolve by DNS |
+//! | `ACME_DNS_SERVER` | the DNS server the device resolves the CA's name with | none |
+//! | `ACME_CLOCK` | the device's clock for TLS certificate validity: `system`, `none` (validity unchecked), or fixed seconds since 1970 | `system` |
+//! | `ACME_CHALLENGE` | `http-01`, or `dns-01` published through `ACME_DNS01_API` | `http-01` |
+//! | `ACME_DNS01_API` | `ip:port` of the HTTP service the dns-01 callback posts TXT records to (challtestsrv's `/set-txt` API here) | none |
 //! | `ACME_TRUST_ANCHOR` | PEM file of the CA that signs the server's TLS certificate | (required) |
 //! | `ACME_IDENTIFIER` | the dns name to enrol | `device.acme.test` |
 //! | `ACME_HTTP01_PORT` | the http-01 listener's port | `80` |
@@ -33,12 +37,14 @@
 use core::net::Ipv4Addr;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use acme_core::client::{Client, Config, Goal, OrderRequest, SNAPSHOT_MAX_LEN};
+use acme_core::client::{ChallengeTask, Client, Config, Goal, OrderRequest, SNAPSHOT_MAX_LEN};
+use acme_core::msg::ChallengeType;
 use acme_core::{Identifier, SoftwareKey};
-use acme_embassy::driver::{run, DriverBuffers, Environment, Error};
+use acme_embassy::dns01::{Dns01Publisher, Dns01Solver};
+use acme_embassy::driver::{run, ChallengeSolver, DriverBuffers, Environment, Error};
 use acme_embassy::http01::{serve_http01, Http01Socket, Http01Solver, Http01Tokens};
 use acme_embassy::persist::{FlashStore, SnapshotStore};
-use acme_embassy::tls::{TlsBuffers, TlsConnector};
+use acme_embassy::tls::{TlsBuffers, TlsConnector, WallClock};
 use embassy_executor::Spawner;
 use embassy_futures::select::{select, Either};
 use embassy_net::{Ipv4Cidr, Stack, StackResources, StaticConfigV4};
@@ -55,6 +61,12 @@ use static_cell::{ConstStaticCell, StaticCell};
 struct DeviceConfig {
     directory_url: &'static str,
     server_address: Option<Ipv4Addr>,
+    /// The device's clock, when it has one (TLS certificate validity).
+    clock: Option<WallClock>,
+    /// How the device answers challenges.
+    challenge: ChallengeType,
+    /// For dns-01: where the application's callback publishes records.
+    dns01_api: Option<(Ipv4Addr, u16)>,
     trust_anchor_der: &'static [u8],
     identifier: &'static str,
     http01_port: u16,
@@ -119,8 +131,9 @@ static FLASH_SCRATCH: ConstStaticCell<[u8; SNAPSHOT_MAX_LEN + 64]> =
 const HTTP01_LISTENERS: usize = 4;
 static HTTP01_BUFFERS: ConstStaticCell<[[u8; 512]; 2 * HTTP01_LISTENERS]> =
     ConstStaticCell::new([[0; 512]; 2 * HTTP01_LISTENERS]);
-/// The network stack: sockets for the CA, the http-01 listeners and DNS.
-static RESOURCES: ConstStaticCell<StackResources<{ 2 + HTTP01_LISTENERS }>> =
+/// The network stack: sockets for the CA, the http-01 listeners, DNS, and
+/// the dns-01 callback's connection to its publishing service.
+static RESOURCES: ConstStaticCell<StackResources<{ 3 + HTTP01_LISTENERS }>> =
     ConstStaticCell::new(StackResources::new());
 static TOKENS: Http01Tokens = Http01Tokens::new();
 
@@ -161,7 +174,9 @@ async fn enrol<F: NorFlash>(
     };
 
     let identifiers = [Identifier::Dns(config.identifier)];
-    let client_config = Config::new(config.directory_url);
+    let preference = [config.challenge];
+    let mut client_config = Config::new(config.directory_url);
+    client_config.challenge_preference = &preference;
     let goal = Goal::Enrol(OrderRequest::new(&identifiers));
     let mut client: Client<'_> = match Client::new(&client_config, &keys.account, goal) {
         Ok(client) => client.with_device_key(&keys.device),
@@ -181,7 +196,10 @@ async fn enrol<F: NorFlash>(
 
     let mut connector = TlsConnector::new(stack, config.trust_anchor_der, OsRng);
     if let Some(address) = config.server_address {
-        connector = connector.with_fixed_address(address.into());
+        connector = connector.with_fixed_address(address);
+    }
+    if let Some(clock) = config.clock {
+        connector = connector.with_clock(clock);
     }
     let limits = config.buffer_limits;
     let mut tls_buffers = TlsBuffers {
@@ -190,7 +208,12 @@ async fn enrol<F: NorFlash>(
         tls_read: cut(TLS_READ.take(), limits.tls_read),
         tls_write: cut(TLS_WRITE.take(), limits.tls_write),
     };
-    let mut solver = Http01Solver::new(&TOKENS);
+    let mut solver = match (config.challenge, config.dns01_api) {
+        (ChallengeType::Dns01, Some(endpoint)) => {
+            DeviceSolver::Dns01(Dns01Solver::new(DnsApi { stack, endpoint }))
+        }
+        _ => DeviceSolver::Http01(Http01Solver::new(&TOKENS)),
+    };
     let environment = Environment {
         connector: &mut connector,
         connection_buffers: &mut tls_buffers,
@@ -228,6 +251,94 @@ async fn enrol<F: NorFlash>(
         }
     }
     outcome
+}
+
+/// The challenge types this device answers: http-01 with its own
+/// responder, dns-01 through the application's publisher.
+enum DeviceSolver {
+    Http01(Http01Solver<'static>),
+    Dns01(Dns01Solver<DnsApi>),
+}
+
+impl ChallengeSolver for DeviceSolver {
+    async fn provision(&mut self, task: &ChallengeTask<'_>) -> Result<(), Error> {
+        match self {
+            DeviceSolver::Http01(solver) => solver.provision(task).await,
+            DeviceSolver::Dns01(solver) => solver.provision(task).await,
+        }
+    }
+
+    async fn cleanup(&mut self, task: &ChallengeTask<'_>) {
+        match self {
+            DeviceSolver::Http01(solver) => solver.cleanup(task).await,
+            DeviceSolver::Dns01(solver) => solver.cleanup(task).await,
+        }
+    }
+}
+
+/// The application's dns-01 callback: it posts the TXT record to an HTTP
+/// service on the network, as a fleet's provisioning service would take
+/// it (here challtestsrv's management API, which Pebble resolves through).
+struct DnsApi {
+    stack: Stack<'static>,
+    endpoint: (Ipv4Addr, u16),
+}
+
+/// The service did not take the record.
+#[derive(Debug)]
+struct DnsApiRefused;
+
+impl DnsApi {
+    /// `POST path` with a JSON `body`; Ok on a 200 answer.
+    async fn post(&self, path: &str, body: &str) -> Result<(), DnsApiRefused> {
+        use embedded_io_async::{Read as _, Write as _};
+        let (mut rx, mut tx) = ([0u8; 512], [0u8; 512]);
+        let mut socket = embassy_net::tcp::TcpSocket::new(self.stack, &mut rx, &mut tx);
+        socket.set_timeout(Some(Duration::from_secs(10)));
+        let (ip, port) = self.endpoint;
+        socket
+            .connect(embassy_net::IpEndpoint::new(ip.into(), port))
+            .await
+            .map_err(|_| DnsApiRefused)?;
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {ip}:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        socket
+            .write_all(request.as_bytes())
+            .await
+            .map_err(|_| DnsApiRefused)?;
+        socket.flush().await.map_err(|_| DnsApiRefused)?;
+        let mut answer = [0u8; 12];
+        socket
+            .read_exact(&mut answer)
+            .await
+            .map_err(|_| DnsApiRefused)?;
+        socket.close();
+        (answer.starts_with(b"HTTP/1.1 200"))
+            .then_some(())
+            .ok_or(DnsApiRefused)
+    }
+}
+
+impl Dns01Publisher for DnsApi {
+    type Error = DnsApiRefused;
+
+    async fn publish(&mut self, name: &str, value: &str) -> Result<(), DnsApiRefused> {
+        println!("dns-01: publishing TXT {name}");
+        self.post(
+            "/set-txt",
+            &format!(r#"{{"host":"{name}.","value":"{value}"}}"#),
+        )
+        .await
+    }
+
+    async fn remove(&mut self, name: &str, _value: &str) {
+        println!("dns-01: removing TXT {name}");
+        let _ = self
+            .post("/clear-txt", &format!(r#"{{"host":"{name}."}}"#))
+            .await;
+    }
 }
 
 /// The flash store, counting saves so a power cut can be simulated right
@@ -321,7 +432,7 @@ async fn main(spawner: Spawner) {
     let net_config = embassy_net::Config::ipv4_static(StaticConfigV4 {
         address: Ipv4Cidr::new(env.device_ip, 24),
         gateway: Some(env.gateway),
-        dns_servers: heapless::Vec::new(),
+        dns_servers: env.dns_server.into_iter().collect(),
     });
     let seed = OsRng.next_u64();
     let (stack, runner) = embassy_net::new(tap, net_config, RESOURCES.take(), seed);
@@ -330,6 +441,9 @@ async fn main(spawner: Spawner) {
     let config = CONFIG.init(DeviceConfig {
         directory_url: env.directory,
         server_address: env.server_ip,
+        clock: env.clock,
+        challenge: env.challenge,
+        dns01_api: env.dns01_api,
         trust_anchor_der: env.trust_anchor_der,
         identifier: env.identifier,
         http01_port: env.http01_port,
@@ -367,6 +481,10 @@ mod host {
         pub(super) gateway: Ipv4Addr,
         pub(super) directory: &'static str,
         pub(super) server_ip: Option<Ipv4Addr>,
+        pub(super) dns_server: Option<Ipv4Addr>,
+        pub(super) clock: Option<WallClock>,
+        pub(super) challenge: ChallengeType,
+        pub(super) dns01_api: Option<(Ipv4Addr, u16)>,
         pub(super) trust_anchor_der: &'static [u8],
         pub(super) identifier: &'static str,
         pub(super) http01_port: u16,
@@ -425,6 +543,21 @@ mod host {
                 server_ip: std::env::var("ACME_SERVER_IP")
                     .ok()
                     .map(|v| parse("ACME_SERVER_IP", &v)),
+                dns_server: std::env::var("ACME_DNS_SERVER")
+                    .ok()
+                    .map(|v| parse("ACME_DNS_SERVER", &v)),
+                clock: clock(&var("ACME_CLOCK", Some("system"))),
+                challenge: match var("ACME_CHALLENGE", Some("http-01")).as_str() {
+                    "http-01" => ChallengeType::Http01,
+                    "dns-01" => ChallengeType::Dns01,
+                    other => fail(&format!(
+                        "ACME_CHALLENGE: {other:?} is not http-01 or dns-01"
+                    )),
+                },
+                dns01_api: std::env::var("ACME_DNS01_API").ok().map(|v| {
+                    let address: std::net::SocketAddrV4 = parse("ACME_DNS01_API", &v);
+                    (*address.ip(), address.port())
+                }),
                 trust_anchor_der: Box::leak(der.into_boxed_slice()),
                 identifier: leak(var("ACME_IDENTIFIER", Some("device.acme.test"))),
                 http01_port: parse("ACME_HTTP01_PORT", &var("ACME_HTTP01_PORT", Some("80"))),
@@ -435,6 +568,26 @@ mod host {
                     .ok()
                     .map(|v| parse("ACME_POWER_OFF_AFTER_SAVES", &v)),
                 buffer_limits: buffer_limits(),
+            }
+        }
+    }
+
+    /// The seconds a fixed `ACME_CLOCK` reads.
+    static FIXED_TIME: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+    /// `ACME_CLOCK`: the host's clock, none, or a fixed time.
+    fn clock(setting: &str) -> Option<WallClock> {
+        match setting {
+            "system" => Some(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .ok()
+                    .map(|d| d.as_secs())
+            }),
+            "none" => None,
+            seconds => {
+                FIXED_TIME.store(parse("ACME_CLOCK", seconds), Ordering::Relaxed);
+                Some(|| Some(FIXED_TIME.load(Ordering::Relaxed)))
             }
         }
     }

@@ -24,8 +24,10 @@ pub trait Connector {
     /// Opens a connection to `host:port`, borrowing `buffers` for its life.
     ///
     /// # Errors
-    /// [`Error::Connect`] when the host cannot be reached or the TLS
-    /// handshake (including certificate verification) fails.
+    /// [`Error::Dns`] when the host name does not resolve,
+    /// [`Error::Connect`] when the host cannot be reached, and
+    /// [`Error::Tls`] when the handshake fails or the server's certificate
+    /// is refused.
     async fn connect<'b>(
         &'b mut self,
         host: &str,
@@ -55,9 +57,12 @@ pub trait ChallengeSolver {
 pub enum Error {
     /// The protocol failed; see [`Client::problem`] for a server refusal.
     Acme(acme_core::Error),
-    /// A connection could not be opened (DNS, TCP or TLS, including a
-    /// certificate that does not verify).
+    /// The CA's host name could not be resolved.
+    Dns,
+    /// The CA's address could not be reached over TCP.
     Connect,
+    /// The TLS connection failed or the CA's certificate was refused.
+    Tls(crate::tls::TlsFailure),
     /// A challenge could not be provisioned.
     Challenge,
     /// The snapshot could not be saved.
@@ -73,9 +78,11 @@ impl core::fmt::Display for Error {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Error::Acme(e) => write!(f, "{e}"),
-            Error::Connect => f.write_str(
-                "the CA could not be reached: DNS, TCP, or the TLS handshake (check the trust anchor and the clock)",
+            Error::Dns => f.write_str(
+                "the CA's host name could not be resolved (check the DNS server in the network configuration)",
             ),
+            Error::Connect => f.write_str("the CA could not be reached over TCP"),
+            Error::Tls(failure) => write!(f, "{failure}"),
             Error::Challenge => f.write_str("a challenge could not be provisioned"),
             Error::Storage => f.write_str("the snapshot could not be saved to storage"),
             Error::Deadline => {
@@ -169,17 +176,23 @@ where
                 None => return Ok(()),
             },
         };
-        let mut conn = match connector
-            .connect(&first.host, first.port, connection_buffers)
-            .await
-        {
+        let connecting = connector.connect(&first.host, first.port, connection_buffers);
+        let connected = match deadline {
+            Some(d) => embassy_time::with_deadline(d, connecting)
+                .await
+                .map_err(|_| Error::Deadline)?,
+            None => connecting.await,
+        };
+        let mut conn = match connected {
             Ok(conn) => conn,
+            Err(e) if !e.is_transient() => return Err(e),
             Err(e) => {
-                acme_warn_connect();
+                log_connect_failure(&e);
                 client.handle_transport_error(now_ms()).map_err(|_| e)?;
                 continue 'connection;
             }
         };
+        log_connected(&first.host);
         let host = first.host.clone();
         let port = first.port;
         let mut request = Some(first);
@@ -196,8 +209,9 @@ where
                 continue 'connection;
             }
             let Some(bytes) = tx.get(..out.len) else {
-                return Err(Error::Connect);
+                return Err(Error::BufferTooSmall);
             };
+            log_request(&out);
             if conn.write_all(bytes).await.is_err() || conn.flush().await.is_err() {
                 client.handle_transport_error(now_ms())?;
                 continue 'connection;
@@ -244,11 +258,64 @@ where
     }
 }
 
-fn acme_warn_connect() {
+impl Error {
+    /// Whether the same step may succeed if tried again: a network that
+    /// failed may come back, a refused certificate or a buffer too small
+    /// will not change.
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Dns | Error::Connect => true,
+            Error::Tls(failure) => failure.is_transient(),
+            Error::Acme(_)
+            | Error::Challenge
+            | Error::Storage
+            | Error::Deadline
+            | Error::BufferTooSmall => false,
+        }
+    }
+}
+
+fn log_connect_failure(error: &Error) {
     #[cfg(feature = "log")]
-    log::warn!("acme: connection failed");
+    log::warn!("acme: connection failed: {error}");
     #[cfg(feature = "defmt")]
-    defmt::warn!("acme: connection failed");
+    defmt::warn!("acme: connection failed: {}", error);
+    let _ = error;
+}
+
+fn log_connected(host: &str) {
+    #[cfg(feature = "log")]
+    log::debug!("acme: connected to {host}");
+    #[cfg(feature = "defmt")]
+    defmt::debug!("acme: connected to {=str}", host);
+    let _ = host;
+}
+
+fn log_request(out: &Outgoing) {
+    #[cfg(feature = "log")]
+    log::debug!(
+        "acme: request of {} bytes to {}:{}",
+        out.len,
+        out.host,
+        out.port
+    );
+    #[cfg(feature = "defmt")]
+    defmt::debug!(
+        "acme: request of {=usize} bytes to {=str}:{=u16}",
+        out.len,
+        out.host.as_str(),
+        out.port
+    );
+    let _ = out;
+}
+
+fn log_event(what: &str) {
+    #[cfg(feature = "log")]
+    log::info!("acme: {what}");
+    #[cfg(feature = "defmt")]
+    defmt::info!("acme: {=str}", what);
+    let _ = what;
 }
 
 /// Handles events and waits until the client has a request; `None` once
@@ -269,6 +336,7 @@ where
         while let Some(event) = client.poll_event() {
             match event {
                 Event::Provision(task) => {
+                    log_event("provisioning a challenge");
                     solver.provision(&task).await?;
                     client.challenge_ready(task.id);
                 }
@@ -276,8 +344,12 @@ where
                 Event::SnapshotChanged => {
                     let bytes = client.snapshot(snapshot)?;
                     store.save(bytes).await.map_err(|_| Error::Storage)?;
+                    log_event("snapshot saved");
                 }
-                Event::Done => return Ok(None),
+                Event::Done => {
+                    log_event("done");
+                    return Ok(None);
+                }
                 Event::Failed(e) => return Err(Error::Acme(e)),
             }
         }

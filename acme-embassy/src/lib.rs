@@ -4,6 +4,7 @@
 #[cfg(all(feature = "defmt", feature = "log"))]
 compile_error!("acme-embassy: the `defmt` and `log` features are mutually exclusive");
 
+pub mod dns01;
 pub mod driver;
 pub mod http01;
 pub mod persist;

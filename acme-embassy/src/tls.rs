@@ -2,26 +2,52 @@
 //!
 //! # What is verified
 //!
-//! Every connection verifies the server with embedded-tls's `rustpki`
-//! verifier against the trust anchor in the configuration:
+//! Every connection verifies the server before a byte of ACME goes out.
+//! Two verifiers run, and both must agree:
 //!
-//! * the chain: each certificate's signature (ECDSA P-256/SHA-256) by the
-//!   next, ending at the trust anchor;
-//! * the host name: the URL's host must be among the leaf's DNS
-//!   subjectAltNames (or its common name);
-//! * the validity period, when the device has a clock
-//!   ([`TlsConnector::with_clock`]); without one, validity is not checked;
-//! * the handshake signature (CertificateVerify) with the leaf's key.
+//! * embedded-tls's `rustpki` verifier, against the trust anchor in the
+//!   configuration:
+//!   * the chain: each certificate's signature by the next one, the last
+//!     by the trust anchor: ECDSA P-256 with SHA-256, and with the `p384`
+//!     feature also P-384 with SHA-384 (which Let's Encrypt's ECDSA
+//!     intermediates use); a chain signed otherwise (RSA among them) is
+//!     refused as [`TlsFailure::Untrusted`];
+//!   * the handshake signature (CertificateVerify) by the leaf's key;
+//! * this module's own checks, with acme-core's certificate inspection:
+//!   * every certificate the server sends parses as DER;
+//!   * the host name: the URL's host must match a `dNSName` of the leaf's
+//!     subjectAltName (exactly, ASCII case aside, or as `*.` for one
+//!     leftmost label). The common name is never used; a leaf without a
+//!     subjectAltName is refused;
+//!   * every certificate above the leaf is a CA: its basicConstraints
+//!     extension says `cA: TRUE`. (embedded-tls does not look at
+//!     basicConstraints, so without this a leaf of the trusted CA could
+//!     sign a certificate for any name);
+//!   * validity: when the device has a clock ([`TlsConnector::with_clock`]),
+//!     every certificate of the chain must be within its notBefore and
+//!     notAfter. Without a clock, validity is **not** checked: a device
+//!     that boots without knowing the time cannot tell an expired
+//!     certificate from a current one. Give it one (an RTC, GNSS, or a
+//!     time from the network) where you can.
+//!
+//! Not checked: key usage and extended key usage, name constraints, path
+//! length constraints, revocation (CRL or OCSP), and the trust anchor's
+//! own validity. A CA URL whose host is an IP address cannot be verified
+//! (embedded-tls matches names only) and is refused.
 //!
 //! There is no way to turn verification off: the connector only builds a
-//! provider that has a verifier.
+//! provider whose verifier is the one above. A refusal is reported as
+//! [`Error::Tls`] with the [`TlsFailure`] that caused it, and the driver
+//! does not retry it.
 
+use acme_core::cert::{Certificate as Inspected, SanEntry};
 use embassy_net::dns::DnsQueryType;
 use embassy_net::tcp::TcpSocket;
 use embassy_net::{IpAddress, IpEndpoint, Stack};
 use embedded_tls::pki::CertVerifier;
 use embedded_tls::{
-    Aes128GcmSha256, Certificate, CryptoProvider, TlsConfig, TlsConnection, TlsContext, TlsError,
+    Aes128GcmSha256, Certificate, CertificateEntryRef, CertificateRef, CertificateVerifyRef,
+    CryptoProvider, NoClock, TlsCipherSuite, TlsConfig, TlsConnection, TlsContext, TlsError,
     TlsVerifier,
 };
 use rand_core::CryptoRngCore;
@@ -29,7 +55,8 @@ use rand_core::CryptoRngCore;
 use crate::driver::{Connector, Error};
 
 /// The largest server certificate the verifier keeps while checking the
-/// handshake signature.
+/// handshake signature. It lives inside the TLS handshake's state, on the
+/// stack of the task that connects.
 pub const MAX_SERVER_CERT: usize = 2048;
 
 /// Socket and TLS record buffers for one connection.
@@ -52,28 +79,194 @@ pub const TLS_RECORD_OVERHEAD: usize = 128;
 /// A clock for certificate validity: seconds since 1970, if known.
 pub type WallClock = fn() -> Option<u64>;
 
-/// The provider: the caller's RNG and a verifier bound to the trust anchor.
-struct VerifyingProvider<'v, R> {
-    rng: &'v mut R,
-    verifier: CertVerifier<'v, Aes128GcmSha256, DeviceClock, MAX_SERVER_CERT>,
+/// Why a TLS connection to the CA was refused or failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum TlsFailure {
+    /// A certificate the server sent is not well-formed DER.
+    Malformed,
+    /// The chain does not lead to the trust anchor: a signature in it does
+    /// not verify against the next certificate or the anchor.
+    Untrusted,
+    /// A certificate above the leaf is not a CA certificate.
+    NotCa,
+    /// The URL's host is not among the leaf's subjectAltNames.
+    HostName,
+    /// By the device's clock, a certificate of the chain has expired or
+    /// is not valid yet.
+    OutsideValidity,
+    /// The handshake failed otherwise: the server's handshake signature,
+    /// an alert, no common cipher suite, or the connection dropped.
+    Handshake,
 }
 
-/// embedded-tls reads time through a type; the device's clock is a
-/// function stored in a static by [`TlsConnector::with_clock`].
-struct DeviceClock;
-
-static CLOCK: embassy_sync::blocking_mutex::Mutex<
-    embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex,
-    core::cell::Cell<Option<WallClock>>,
-> = embassy_sync::blocking_mutex::Mutex::new(core::cell::Cell::new(None));
-
-impl embedded_tls::TlsClock for DeviceClock {
-    fn now() -> Option<u64> {
-        CLOCK.lock(|c| c.get()).and_then(|f| f())
+impl TlsFailure {
+    /// Whether trying again can help: a refused certificate will be
+    /// refused again, a dropped handshake may not drop twice.
+    #[must_use]
+    pub fn is_transient(self) -> bool {
+        self == TlsFailure::Handshake
     }
 }
 
-impl<R: CryptoRngCore> CryptoProvider for VerifyingProvider<'_, R> {
+impl core::fmt::Display for TlsFailure {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            TlsFailure::Malformed => {
+                "the CA's TLS certificate is not well-formed DER; the server is misconfigured or not the CA"
+            }
+            TlsFailure::Untrusted => {
+                "the CA's TLS certificate does not chain to the configured trust anchor; check the anchor the device was given"
+            }
+            TlsFailure::NotCa => {
+                "a certificate above the CA's TLS leaf is not a CA certificate (basicConstraints); the chain is forged or broken"
+            }
+            TlsFailure::HostName => {
+                "the CA's TLS certificate does not name the directory URL's host in its subjectAltName; check the URL"
+            }
+            TlsFailure::OutsideValidity => {
+                "the CA's TLS certificate is expired or not yet valid by the device's clock; check the clock"
+            }
+            TlsFailure::Handshake => "the TLS handshake with the CA failed",
+        })
+    }
+}
+
+/// The OID of basicConstraints, 2.5.29.19, as DER contents.
+const BASIC_CONSTRAINTS: &[u8] = &[0x55, 0x1d, 0x13];
+
+/// The longest host name kept for verification.
+const MAX_HOST_LEN: usize = 253;
+
+/// embedded-tls's verifier (chain signatures, handshake signature) with
+/// this module's checks in front of it (see the module docs).
+struct StrictVerifier<'v> {
+    chain: CertVerifier<'v, Aes128GcmSha256, NoClock, MAX_SERVER_CERT>,
+    host: heapless::String<MAX_HOST_LEN>,
+    clock: Option<WallClock>,
+    failure: Option<TlsFailure>,
+}
+
+impl<'v> StrictVerifier<'v> {
+    fn new(trust_anchor: &'v [u8], host: &str, clock: Option<WallClock>) -> Result<Self, Error> {
+        let host =
+            heapless::String::try_from(host).map_err(|_| Error::Tls(TlsFailure::HostName))?;
+        Ok(Self {
+            chain: CertVerifier::new(Certificate::X509(trust_anchor)),
+            host,
+            clock,
+            failure: None,
+        })
+    }
+
+    /// This module's checks of the chain the server sent, leaf first.
+    fn check(&self, chain: &CertificateRef<'_>) -> Result<(), TlsFailure> {
+        let now = self.clock.and_then(|clock| clock());
+        let mut entries = chain.entries.iter();
+        let leaf = inspect(entries.next())?;
+        check_validity(&leaf, now)?;
+        if !names_host(&leaf, &self.host) {
+            return Err(TlsFailure::HostName);
+        }
+        for entry in entries {
+            let issuer = inspect(Some(entry))?;
+            if !is_ca(&issuer) {
+                return Err(TlsFailure::NotCa);
+            }
+            check_validity(&issuer, now)?;
+        }
+        Ok(())
+    }
+}
+
+impl TlsVerifier<Aes128GcmSha256> for StrictVerifier<'_> {
+    fn set_hostname_verification(&mut self, hostname: &str) -> Result<(), TlsError> {
+        self.chain.set_hostname_verification(hostname)
+    }
+
+    fn verify_certificate(
+        &mut self,
+        transcript: &<Aes128GcmSha256 as TlsCipherSuite>::Hash,
+        cert: CertificateRef<'_>,
+    ) -> Result<(), TlsError> {
+        if let Err(failure) = self.check(&cert) {
+            self.failure = Some(failure);
+            return Err(TlsError::InvalidCertificate);
+        }
+        self.chain
+            .verify_certificate(transcript, cert)
+            .inspect_err(|_| self.failure = Some(TlsFailure::Untrusted))
+    }
+
+    fn verify_signature(&mut self, verify: CertificateVerifyRef<'_>) -> Result<(), TlsError> {
+        self.chain.verify_signature(verify)
+    }
+}
+
+/// Parses one certificate of the server's chain.
+fn inspect<'c>(entry: Option<&CertificateEntryRef<'c>>) -> Result<Inspected<'c>, TlsFailure> {
+    match entry {
+        Some(CertificateEntryRef::X509(der)) => {
+            Inspected::from_der(der).map_err(|_| TlsFailure::Malformed)
+        }
+        _ => Err(TlsFailure::Malformed),
+    }
+}
+
+/// Whether `now` (when known) is within the certificate's validity.
+fn check_validity(cert: &Inspected<'_>, now: Option<u64>) -> Result<(), TlsFailure> {
+    let Some(now) = now else {
+        return Ok(());
+    };
+    let not_before = cert.not_before().map_err(|_| TlsFailure::Malformed)?;
+    let not_after = cert.not_after().map_err(|_| TlsFailure::Malformed)?;
+    if now < not_before || now > not_after {
+        return Err(TlsFailure::OutsideValidity);
+    }
+    Ok(())
+}
+
+/// Whether the certificate's basicConstraints say it is a CA.
+fn is_ca(cert: &Inspected<'_>) -> bool {
+    cert.extensions()
+        .find(|extension| extension.oid == BASIC_CONSTRAINTS)
+        // SEQUENCE { cA BOOLEAN TRUE, ... }: DER encodes TRUE as 0xFF, and
+        // a cA of FALSE is left out (DEFAULT FALSE).
+        .is_some_and(|extension| matches!(extension.value, [0x30, _, 0x01, 0x01, 0xff, ..]))
+}
+
+/// Whether a `dNSName` of the leaf's subjectAltName matches `host`.
+fn names_host(leaf: &Inspected<'_>, host: &str) -> bool {
+    leaf.subject_alt_names().is_some_and(|mut names| {
+        names.any(|name| matches!(name, SanEntry::Dns(pattern) if dns_name_matches(pattern, host)))
+    })
+}
+
+/// RFC 6125 §6.4: an exact match (ASCII case aside), or a `*.` wildcard
+/// standing for exactly one leftmost label under a name of two or more
+/// labels.
+fn dns_name_matches(pattern: &str, host: &str) -> bool {
+    if pattern.eq_ignore_ascii_case(host) {
+        return true;
+    }
+    let Some(suffix) = pattern.strip_prefix("*.") else {
+        return false;
+    };
+    let Some((label, rest)) = host.split_once('.') else {
+        return false;
+    };
+    !label.is_empty() && suffix.contains('.') && rest.eq_ignore_ascii_case(suffix)
+}
+
+/// The provider: the caller's RNG and the verifier bound to the trust
+/// anchor.
+struct VerifyingProvider<'p, 'v, R> {
+    rng: &'p mut R,
+    verifier: &'p mut StrictVerifier<'v>,
+}
+
+impl<R: CryptoRngCore> CryptoProvider for VerifyingProvider<'_, '_, R> {
     type CipherSuite = Aes128GcmSha256;
     type Signature = p256::ecdsa::DerSignature;
 
@@ -82,7 +275,7 @@ impl<R: CryptoRngCore> CryptoProvider for VerifyingProvider<'_, R> {
     }
 
     fn verifier(&mut self) -> Result<&mut impl TlsVerifier<Self::CipherSuite>, TlsError> {
-        Ok(&mut self.verifier)
+        Ok(&mut *self.verifier)
     }
 }
 
@@ -91,50 +284,55 @@ pub struct TlsConnector<'a, R> {
     stack: Stack<'a>,
     trust_anchor: &'a [u8],
     rng: R,
-    fixed_address: Option<IpAddress>,
+    fixed_address: Option<core::net::Ipv4Addr>,
+    clock: Option<WallClock>,
 }
 
 impl<'a, R: CryptoRngCore> TlsConnector<'a, R> {
     /// Connects through `stack`, trusting the DER certificate
     /// `trust_anchor`, with `rng` for the TLS key exchange. Host names are
-    /// resolved with the stack's DNS.
+    /// resolved with the stack's DNS (the stack's configuration must name
+    /// a DNS server).
     pub fn new(stack: Stack<'a>, trust_anchor: &'a [u8], rng: R) -> Self {
         Self {
             stack,
             trust_anchor,
             rng,
             fixed_address: None,
+            clock: None,
         }
     }
 
-    /// Connects to `address` whatever the host name (the name is still
-    /// verified against the certificate).
+    /// Connects to `address` whatever the host name, without DNS (the name
+    /// is still verified against the certificate).
     #[must_use]
-    pub fn with_fixed_address(mut self, address: IpAddress) -> Self {
+    pub fn with_fixed_address(mut self, address: core::net::Ipv4Addr) -> Self {
         self.fixed_address = Some(address);
         self
     }
 
-    /// Checks certificate validity against `clock`.
+    /// Checks every certificate's validity against `clock`. Without a
+    /// clock, validity is not checked (see the [module docs](self)).
     #[must_use]
-    pub fn with_clock(self, clock: WallClock) -> Self {
-        CLOCK.lock(|c| c.set(Some(clock)));
+    pub fn with_clock(mut self, clock: WallClock) -> Self {
+        self.clock = Some(clock);
         self
     }
 
     async fn resolve(&self, host: &str) -> Result<IpAddress, Error> {
-        if let Some(a) = self.fixed_address {
-            return Ok(a);
+        if let Some(address) = self.fixed_address {
+            return Ok(IpAddress::Ipv4(address));
         }
-        if let Ok(ip) = host.parse::<core::net::Ipv4Addr>() {
-            return Ok(IpAddress::Ipv4(ip));
+        if host.parse::<core::net::IpAddr>().is_ok() {
+            // An IP literal cannot be matched to the certificate's names.
+            return Err(Error::Tls(TlsFailure::HostName));
         }
-        let addrs = self
+        let addresses = self
             .stack
             .dns_query(host, DnsQueryType::A)
             .await
-            .map_err(|_| Error::Connect)?;
-        addrs.first().copied().ok_or(Error::Connect)
+            .map_err(|_| Error::Dns)?;
+        addresses.first().copied().ok_or(Error::Dns)
     }
 }
 
@@ -165,13 +363,33 @@ impl<'a, R: CryptoRngCore> Connector for TlsConnector<'a, R> {
             .map_err(|_| Error::Connect)?;
         let mut tls = TlsConnection::new(socket, &mut *buffers.tls_read, &mut *buffers.tls_write);
         let config = TlsConfig::new().with_server_name(host);
+        let mut verifier = StrictVerifier::new(self.trust_anchor, host, self.clock)?;
         let provider = VerifyingProvider {
             rng: &mut self.rng,
-            verifier: CertVerifier::new(Certificate::X509(self.trust_anchor)),
+            verifier: &mut verifier,
         };
-        tls.open(TlsContext::new(&config, provider))
-            .await
-            .map_err(|_| Error::Connect)?;
-        Ok(tls)
+        let opened = tls.open(TlsContext::new(&config, provider)).await;
+        match opened {
+            Ok(()) => Ok(tls),
+            Err(_) => Err(Error::Tls(
+                verifier.failure.unwrap_or(TlsFailure::Handshake),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dns_name_matches;
+
+    #[test]
+    fn host_names_match_exactly_or_by_one_wildcard_label() {
+        assert!(dns_name_matches("acme.example.com", "ACME.example.com"));
+        assert!(dns_name_matches("*.example.com", "acme.example.com"));
+        assert!(!dns_name_matches("*.example.com", "a.acme.example.com"));
+        assert!(!dns_name_matches("*.example.com", "example.com"));
+        assert!(!dns_name_matches("*.com", "example.com"));
+        assert!(!dns_name_matches("acme.example.com", "example.com"));
+        assert!(!dns_name_matches("a*.example.com", "ab.example.com"));
     }
 }

@@ -6,10 +6,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use zeroize::Zeroizing;
+
 use acme_core::client::{Goal, RevocationReason};
 use acme_core::msg::ChallengeType;
 use acme_host::error::HostError;
-use acme_host::ops::{CertificateReport, OrderSpec, OwnedIdentifier, Session, Settings};
+use acme_host::ops::{
+    CertificateReport, EabBinding, OrderSpec, OwnedIdentifier, Session, Settings,
+};
 use acme_host::pebble::{free_port, LocalPebble, PebbleOptions};
 use acme_host::tls::Trust;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -153,7 +157,7 @@ struct Common {
     eab_kid: Option<String>,
     /// External Account Binding MAC key (base64url, padded or not).
     #[arg(long, requires = "eab_kid")]
-    eab_hmac_key: Option<String>,
+    eab_hmac_key: Option<RedactedArg>,
     /// Account contact, e.g. mailto:ops@example.com (repeatable).
     #[arg(long)]
     contact: Vec<String>,
@@ -191,6 +195,24 @@ struct OrderArgs {
     alternates: bool,
 }
 
+/// A secret given on the command line: zeroized on drop, and printed as
+/// `<redacted>` by `Debug`, so logging the parsed arguments never shows it.
+#[derive(Clone)]
+struct RedactedArg(Zeroizing<String>);
+
+impl std::str::FromStr for RedactedArg {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(Zeroizing::new(s.to_owned())))
+    }
+}
+
+impl std::fmt::Debug for RedactedArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 impl Common {
     fn settings(&self) -> Settings {
         let mut s = Settings::new(&self.directory, &self.state_dir);
@@ -202,7 +224,11 @@ impl Common {
         s.http01_listen = self.http_listen;
         s.tls_alpn01_listen = self.tls_listen;
         s.dns_hook = self.dns_hook.clone();
-        s.eab = self.eab_kid.clone().zip(self.eab_hmac_key.clone());
+        s.eab = self
+            .eab_kid
+            .clone()
+            .zip(self.eab_hmac_key.as_ref())
+            .map(|(kid, key)| EabBinding::new(kid, key.0.as_str()));
         s.contact = self.contact.clone();
         s.key_file = self.key_file.clone();
         s.deadline = Duration::from_secs(self.deadline_secs);

@@ -3,6 +3,7 @@
 //! the core's snapshot (so a rerun resumes), runs one goal, and saves what
 //! it produced.
 
+use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -14,6 +15,7 @@ use acme_core::eab::EabKey;
 use acme_core::msg::ChallengeType;
 use acme_core::{Es256Signer as _, Identifier, SoftwareKey};
 use der::Decode as _;
+use zeroize::Zeroizing;
 
 use crate::driver::{run, Responders, RunOptions, RunOutput};
 use crate::error::{storage, HostError};
@@ -62,6 +64,39 @@ impl OwnedIdentifier {
     }
 }
 
+/// External Account Binding credentials issued by the CA (RFC 8555
+/// §7.3.4).
+///
+/// The MAC key is zeroized on drop, and `Debug` prints `<redacted>` in its
+/// place, so logging [`Settings`] never shows it.
+#[derive(Clone)]
+pub struct EabBinding {
+    /// The key identifier the CA issued.
+    pub key_id: String,
+    /// The MAC key, base64url (padded or not) as the CA hands it out.
+    pub hmac_key: Zeroizing<String>,
+}
+
+impl EabBinding {
+    /// Credentials from the CA's key identifier and base64url MAC key.
+    #[must_use]
+    pub fn new(key_id: impl Into<String>, hmac_key: impl Into<String>) -> Self {
+        Self {
+            key_id: key_id.into(),
+            hmac_key: Zeroizing::new(hmac_key.into()),
+        }
+    }
+}
+
+impl fmt::Debug for EabBinding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EabBinding")
+            .field("key_id", &self.key_id)
+            .field("hmac_key", &"<redacted>")
+            .finish()
+    }
+}
+
 /// Everything an operation needs to reach the CA.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -73,8 +108,8 @@ pub struct Settings {
     pub state_dir: PathBuf,
     /// Account contacts (`mailto:…`).
     pub contact: Vec<String>,
-    /// EAB key id and base64url MAC key.
-    pub eab: Option<(String, String)>,
+    /// External Account Binding, when the CA asks for it.
+    pub eab: Option<EabBinding>,
     /// The challenge type to use.
     pub challenge: ChallengeType,
     /// Where the http-01 responder listens.
@@ -194,8 +229,8 @@ impl Session {
             None => state.load_or_create_key(names::DEVICE_KEY)?.0,
         };
         let eab_key = match &settings.eab {
-            Some((_, key)) => Some(
-                EabKey::from_base64url(key)
+            Some(binding) => Some(
+                EabKey::from_base64url(&binding.hmac_key)
                     .map_err(|e| HostError::Usage(format!("--eab-hmac-key: {e}")))?,
             ),
             None => None,
@@ -261,7 +296,7 @@ impl Session {
         progress: &mut dyn FnMut(&str),
     ) -> Result<RunOutput, HostError> {
         let eab = match (&self.settings.eab, &self.eab_key) {
-            (Some((kid, _)), Some(key)) => Some(EabCredentials::new(kid, key)),
+            (Some(binding), Some(key)) => Some(EabCredentials::new(&binding.key_id, key)),
             _ => None,
         };
         let allowed: Vec<&str> = self

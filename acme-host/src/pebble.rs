@@ -45,6 +45,16 @@ pub struct PebbleOptions {
     /// The address every name resolves to for validation (default
     /// 127.0.0.1): where the device's challenge responders are.
     pub challenge_ip: Option<Ipv4Addr>,
+    /// Where challtestsrv serves DNS (on port 53) and its management
+    /// interface; default 127.0.0.1 on free ports. A device on the other
+    /// side of a TAP link can then resolve the CA's name
+    /// ([`LocalPebble::add_a`]) and publish dns-01 records through it.
+    pub dns_listen_ip: Option<Ipv4Addr>,
+    /// Test only: serve HTTPS with a certificate for `localhost` signed by
+    /// another leaf of the test root rather than by a CA. Both are
+    /// correctly signed; only a client that checks basicConstraints
+    /// refuses the chain.
+    pub forge_tls_chain_with_a_leaf: bool,
 }
 
 /// A running Pebble (and challtestsrv); both are stopped when dropped.
@@ -95,7 +105,14 @@ fn internal(e: impl std::fmt::Display) -> HostError {
 
 /// Makes a test root and a `localhost`/127.0.0.1 leaf it signs; returns
 /// (root PEM, leaf PEM, leaf PKCS#8 PEM).
-fn test_tls_certificates() -> Result<(String, String, String), HostError> {
+/// A fresh test root and a `localhost` certificate (also `pebble` and
+/// 127.0.0.1, as Pebble's own test certificate) for Pebble's HTTPS: the
+/// root's PEM, the certificate chain's PEM and the leaf key's PKCS#8 PEM.
+///
+/// With `forge`, the served certificate is signed by another `localhost`
+/// leaf of the root instead (see `PebbleOptions::forge_tls_chain_with_a_leaf`),
+/// and the chain holds both.
+fn test_tls_certificates(forge: bool) -> Result<(String, String, String), HostError> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_err(internal)?
@@ -120,38 +137,62 @@ fn test_tls_certificates() -> Result<(String, String, String), HostError> {
     .build::<p256::ecdsa::DerSignature>()
     .map_err(internal)?;
     let leaf_key = SigningKey::random(&mut rand_core::OsRng);
-    let leaf_spki =
-        SubjectPublicKeyInfoOwned::from_key(*leaf_key.verifying_key()).map_err(internal)?;
+    let leaf = localhost_leaf(&leaf_key, root_name, &root_key, 2, validity)?;
+    let (served_key, chain) = if forge {
+        let forged_key = SigningKey::random(&mut rand_core::OsRng);
+        let leaf_name: Name = "CN=localhost".parse().map_err(internal)?;
+        let forged = localhost_leaf(&forged_key, leaf_name, &leaf_key, 3, validity)?;
+        (forged_key, vec![forged, leaf])
+    } else {
+        (leaf_key, vec![leaf])
+    };
+    let mut chain_pem = String::new();
+    for certificate in &chain {
+        chain_pem.push_str(&crate::chain::pem_of(
+            &certificate.to_der().map_err(internal)?,
+        ));
+    }
+    let key = served_key.to_pkcs8_pem(LineEnding::LF).map_err(internal)?;
+    Ok((
+        crate::chain::pem_of(&root.to_der().map_err(internal)?),
+        chain_pem,
+        key.to_string(),
+    ))
+}
+
+/// A server certificate for `localhost`, `pebble` and 127.0.0.1 holding
+/// `key`, issued by `issuer` and signed with `issuer_key`.
+fn localhost_leaf(
+    key: &SigningKey,
+    issuer: Name,
+    issuer_key: &SigningKey,
+    serial: u8,
+    validity: Validity,
+) -> Result<x509_cert::Certificate, HostError> {
+    let spki = SubjectPublicKeyInfoOwned::from_key(*key.verifying_key()).map_err(internal)?;
     let profile = Profile::Leaf {
-        issuer: root_name,
+        issuer,
         enable_key_agreement: false,
         enable_key_encipherment: false,
     };
     let mut leaf = CertificateBuilder::new(
         profile,
-        SerialNumber::new(&[2]).map_err(internal)?,
+        SerialNumber::new(&[serial]).map_err(internal)?,
         validity,
         "CN=localhost".parse().map_err(internal)?,
-        leaf_spki,
-        &root_key,
+        spki,
+        issuer_key,
     )
     .map_err(internal)?;
     leaf.add_extension(&SubjectAltName(vec![
         GeneralName::DnsName(der::asn1::Ia5String::new("localhost").map_err(internal)?),
+        GeneralName::DnsName(der::asn1::Ia5String::new("pebble").map_err(internal)?),
         GeneralName::IpAddress(der::asn1::OctetString::new(vec![127, 0, 0, 1]).map_err(internal)?),
     ]))
     .map_err(internal)?;
     leaf.add_extension(&ExtendedKeyUsage(vec![const_oid_server_auth()]))
         .map_err(internal)?;
-    let leaf = leaf
-        .build::<p256::ecdsa::DerSignature>()
-        .map_err(internal)?;
-    let key = leaf_key.to_pkcs8_pem(LineEnding::LF).map_err(internal)?;
-    Ok((
-        crate::chain::pem_of(&root.to_der().map_err(internal)?),
-        crate::chain::pem_of(&leaf.to_der().map_err(internal)?),
-        key.to_string(),
-    ))
+    leaf.build::<p256::ecdsa::DerSignature>().map_err(internal)
 }
 
 fn const_oid_server_auth() -> der::asn1::ObjectIdentifier {
@@ -229,19 +270,23 @@ impl LocalPebble {
             challtestsrv: SocketAddr::from(([127, 0, 0, 1], 0)),
             log_file: dir.join("pebble.log"),
         };
-        let (root, leaf, key) = test_tls_certificates()?;
+        let (root, leaf, key) = test_tls_certificates(options.forge_tls_chain_with_a_leaf)?;
         std::fs::write(&this.ca_file, root).map_err(internal)?;
         std::fs::write(dir.join("cert.pem"), leaf).map_err(internal)?;
         std::fs::write(dir.join("key.pem"), key).map_err(internal)?;
 
-        let dns_port = free_port()?;
+        let dns_ip = options.dns_listen_ip.unwrap_or(Ipv4Addr::LOCALHOST);
+        let dns_port = match options.dns_listen_ip {
+            Some(_) => 53,
+            None => free_port()?,
+        };
         let challtest_management = free_port()?;
-        this.challtestsrv = SocketAddr::from(([127, 0, 0, 1], challtest_management));
+        this.challtestsrv = SocketAddr::from((dns_ip, challtest_management));
         let challtest_log = dir.join("challtestsrv.log");
         let mut challtest = Command::new(challtestsrv)
             .args([
                 "-dns01",
-                &format!("127.0.0.1:{dns_port}"),
+                &format!("{dns_ip}:{dns_port}"),
                 "-http01",
                 "",
                 "-https01",
@@ -249,7 +294,7 @@ impl LocalPebble {
                 "-tlsalpn01",
                 "",
                 "-management",
-                &format!("127.0.0.1:{challtest_management}"),
+                &format!("{dns_ip}:{challtest_management}"),
                 "-defaultIPv4",
                 &options
                     .challenge_ip
@@ -265,7 +310,7 @@ impl LocalPebble {
             .spawn()
             .map_err(internal)?;
         let started = wait_for_port(
-            Ipv4Addr::LOCALHOST,
+            dns_ip,
             challtest_management,
             &mut challtest,
             &challtest_log,
@@ -305,7 +350,7 @@ impl LocalPebble {
             .arg("-config")
             .arg(&config_path)
             .arg("-dnsserver")
-            .arg(format!("127.0.0.1:{dns_port}"));
+            .arg(format!("{dns_ip}:{dns_port}"));
         if options.strict {
             command.arg("-strict");
         }
@@ -348,13 +393,19 @@ impl LocalPebble {
     /// # Errors
     /// [`HostError::Network`] when challtestsrv does not accept it.
     pub fn set_txt(&self, name: &str, value: &str) -> Result<(), HostError> {
-        let fqdn = if name.ends_with('.') {
-            name.to_owned()
-        } else {
-            format!("{name}.")
-        };
-        let body = serde_json::json!({"host": fqdn, "value": value}).to_string();
+        let body = serde_json::json!({"host": fqdn(name), "value": value}).to_string();
         challtest_post(self.challtestsrv, "/set-txt", &body)
+    }
+
+    /// Makes challtestsrv answer A queries for `name` with `address`
+    /// (every other name resolves to the challenge address).
+    ///
+    /// # Errors
+    /// [`HostError::Network`] when challtestsrv does not accept it.
+    pub fn add_a(&self, name: &str, address: Ipv4Addr) -> Result<(), HostError> {
+        let body =
+            serde_json::json!({"host": fqdn(name), "addresses": [address.to_string()]}).to_string();
+        challtest_post(self.challtestsrv, "/add-a", &body)
     }
 
     /// Removes a TXT record through challtestsrv.
@@ -362,12 +413,7 @@ impl LocalPebble {
     /// # Errors
     /// [`HostError::Network`] when challtestsrv does not accept it.
     pub fn clear_txt(&self, name: &str) -> Result<(), HostError> {
-        let fqdn = if name.ends_with('.') {
-            name.to_owned()
-        } else {
-            format!("{name}.")
-        };
-        let body = serde_json::json!({"host": fqdn}).to_string();
+        let body = serde_json::json!({"host": fqdn(name)}).to_string();
         challtest_post(self.challtestsrv, "/clear-txt", &body)
     }
 
@@ -409,6 +455,15 @@ impl LocalPebble {
         }
         String::from_utf8(response.body.to_vec())
             .map_err(|_| HostError::Network(format!("Pebble {url}: not text")))
+    }
+}
+
+/// `name` with the trailing dot challtestsrv's records are keyed by.
+fn fqdn(name: &str) -> String {
+    if name.ends_with('.') {
+        name.to_owned()
+    } else {
+        format!("{name}.")
     }
 }
 

@@ -256,6 +256,11 @@ pub struct FakeAcme {
     /// What the client provisioned: token → value (key authorization for
     /// http-01, TXT value for dns-01, acmeIdentifier hex for tls-alpn-01).
     pub provisioned: HashMap<String, String>,
+    /// The DNS zone the fake's dns-01 validation looks in: record name
+    /// (`_acme-challenge.<domain>`, no trailing dot) → TXT value. A dns-01
+    /// challenge is validated against it when it holds the name, and
+    /// against [`FakeAcme::provisioned`] otherwise.
+    pub txt_records: HashMap<String, String>,
     now_ms: u64,
     nonce_counter: u64,
     nonces: HashSet<String>,
@@ -383,6 +388,7 @@ impl FakeAcme {
             quirks,
             log: Vec::new(),
             provisioned: HashMap::new(),
+            txt_records: HashMap::new(),
             now_ms: 0,
             nonce_counter: 0,
             nonces: HashSet::new(),
@@ -1181,7 +1187,11 @@ impl FakeAcme {
                 "tls-alpn-01" => hex(&Sha256::digest(&key_authorization)),
                 _ => String::from("unsupported"),
             };
-            let provisioned = self.provisioned.get(&c.token);
+            let record_name = format!("_acme-challenge.{}", self.authzs[c.authz].identifier.1);
+            let provisioned = match self.txt_records.get(&record_name) {
+                Some(txt) if c.kind == "dns-01" => Some(txt),
+                _ => self.provisioned.get(&c.token),
+            };
             if self.quirks.fail_validation_later {
                 // Accepted now, found wrong during (virtual) validation.
                 c.status = "processing";

@@ -15,6 +15,7 @@ use std::cell::RefCell;
 use acme_core::client::{ChallengeTask, Client, Config, Goal, OrderRequest};
 use acme_core::msg::ChallengeType;
 use acme_core::{Identifier, SoftwareKey};
+use acme_embassy::dns01::{Dns01Publisher, Dns01Solver};
 use acme_embassy::driver::{run, ChallengeSolver, Connector, DriverBuffers, Environment, Error};
 use acme_embassy::persist::{FlashStore, RamStore, SnapshotStore};
 use acme_tests::fake::{FakeAcme, Quirks};
@@ -131,8 +132,25 @@ fn enrol<S: SnapshotStore>(
     server: &RefCell<FakeAcme>,
     store: &mut S,
 ) -> (usize, Vec<String>, usize) {
+    let mut solver = FakeSolver { server, cleaned: 0 };
+    let (connections, certificates) =
+        enrol_with(server, store, &mut solver, ChallengeType::Http01).unwrap();
+    (connections, certificates, solver.cleaned)
+}
+
+/// One run of the driver against the fake server, answering challenges of
+/// type `preferred` with `solver`: the connections opened and the
+/// certificates delivered.
+fn enrol_with<St: SnapshotStore, S: ChallengeSolver>(
+    server: &RefCell<FakeAcme>,
+    store: &mut St,
+    solver: &mut S,
+    preferred: ChallengeType,
+) -> Result<(usize, Vec<String>), Error> {
     let directory = server.borrow().directory_url();
-    let config = Config::new(&directory);
+    let preference = [preferred];
+    let mut config = Config::new(&directory);
+    config.challenge_preference = &preference;
     let account = SoftwareKey::from_scalar(&[0x11; 32]).unwrap();
     let device = SoftwareKey::from_scalar(&[0x22; 32]).unwrap();
     let mut client: Client<'_> =
@@ -148,7 +166,6 @@ fn enrol<S: SnapshotStore>(
         server,
         connections: 0,
     };
-    let mut solver = FakeSolver { server, cleaned: 0 };
     let mut tx = vec![0u8; 4096];
     let mut rx = vec![0u8; 8192];
     let mut certificates = Vec::new();
@@ -160,14 +177,96 @@ fn enrol<S: SnapshotStore>(
     let environment = Environment {
         connector: &mut connector,
         connection_buffers: &mut (),
-        solver: &mut solver,
+        solver,
         store,
     };
     block_on(run(&mut client, environment, buffers, None, |pem| {
         certificates.push(String::from_utf8_lossy(pem).into_owned());
-    }))
-    .unwrap();
-    (connector.connections, certificates, solver.cleaned)
+    }))?;
+    Ok((connector.connections, certificates))
+}
+
+/// The application's dns-01 callback in the tests: it writes into the
+/// fake server's DNS zone, and records what it was asked.
+struct ZonePublisher<'s> {
+    server: &'s RefCell<FakeAcme>,
+    published: Vec<(String, String)>,
+    removed: Vec<String>,
+    provider_down: bool,
+}
+
+impl Dns01Publisher for ZonePublisher<'_> {
+    type Error = &'static str;
+
+    async fn publish(&mut self, name: &str, value: &str) -> Result<(), &'static str> {
+        if self.provider_down {
+            return Err("the DNS provider is down");
+        }
+        self.published.push((name.to_owned(), value.to_owned()));
+        self.server
+            .borrow_mut()
+            .txt_records
+            .insert(name.to_owned(), value.to_owned());
+        Ok(())
+    }
+
+    async fn remove(&mut self, name: &str, _value: &str) {
+        self.removed.push(name.to_owned());
+        self.server.borrow_mut().txt_records.remove(name);
+    }
+}
+
+#[test]
+fn dns01_is_answered_through_the_application_callback() {
+    let server = RefCell::new(FakeAcme::new(Quirks::default()));
+    let mut store = RamStore::<4096>::new();
+    let mut solver = Dns01Solver::new(ZonePublisher {
+        server: &server,
+        published: Vec::new(),
+        removed: Vec::new(),
+        provider_down: false,
+    });
+    let (_, certificates) =
+        enrol_with(&server, &mut store, &mut solver, ChallengeType::Dns01).unwrap();
+    assert_eq!(certificates.len(), 1);
+    let publisher = solver.into_publisher();
+    // The fake validated the record against its own SHA-256 of the key
+    // authorization; here, the name and the shape of the value.
+    assert_eq!(publisher.published.len(), 1);
+    let (name, value) = &publisher.published[0];
+    assert_eq!(name, "_acme-challenge.device.example.com");
+    assert_eq!(value.len(), 43, "base64url of a SHA-256 digest: {value}");
+    assert_eq!(publisher.removed, vec![name.clone()], "cleaned up after");
+    assert!(server.borrow().txt_records.is_empty());
+    assert!(
+        server.borrow().provisioned.is_empty(),
+        "nothing went by http-01"
+    );
+    let log = server.borrow().log.join("\n");
+    assert!(server.borrow().violations.is_empty(), "{log}");
+}
+
+#[test]
+fn a_dns01_publisher_that_fails_stops_the_run_with_its_error_kept() {
+    let server = RefCell::new(FakeAcme::new(Quirks::default()));
+    let mut store = RamStore::<4096>::new();
+    let mut solver = Dns01Solver::new(ZonePublisher {
+        server: &server,
+        published: Vec::new(),
+        removed: Vec::new(),
+        provider_down: true,
+    });
+    let result = enrol_with(&server, &mut store, &mut solver, ChallengeType::Dns01);
+    assert_eq!(result.unwrap_err(), Error::Challenge);
+    assert_eq!(solver.last_error(), Some(&"the DNS provider is down"));
+    // The challenge was never answered: nothing told the CA to validate.
+    let answered = server
+        .borrow()
+        .transcript()
+        .iter()
+        .filter(|line| line.starts_with("POST /chall"))
+        .count();
+    assert_eq!(answered, 0, "{:?}", server.borrow().transcript());
 }
 
 #[test]

@@ -23,7 +23,9 @@ use std::time::Duration;
 use acme_core::client::Goal;
 use acme_core::msg::ChallengeType;
 use acme_host::error::HostError;
-use acme_host::ops::{CertificateReport, OrderSpec, OwnedIdentifier, Session, Settings};
+use acme_host::ops::{
+    CertificateReport, EabBinding, OrderSpec, OwnedIdentifier, Session, Settings,
+};
 use acme_host::pebble::{free_port, LocalPebble, PebbleOptions};
 use acme_host::tls::Trust;
 
@@ -345,7 +347,7 @@ fn external_account_binding() {
         ];
     });
     let mut settings = env.settings(ChallengeType::Http01);
-    settings.eab = Some(("kid-1".into(), unpadded.into()));
+    settings.eab = Some(EabBinding::new("kid-1", unpadded));
     let mut session = Session::open(settings).unwrap();
     let report = session
         .enrol(&spec(&["dns:eab.device.test"]), &mut |_| {})
@@ -354,7 +356,7 @@ fn external_account_binding() {
     // Padded key, separate state (new account).
     let mut settings = env.settings(ChallengeType::Http01);
     settings.state_dir = env.pebble.dir().join("state-padded");
-    settings.eab = Some(("kid-3".into(), short_padded.into()));
+    settings.eab = Some(EabBinding::new("kid-3", short_padded));
     let mut session = Session::open(settings).unwrap();
     session
         .enrol(&spec(&["dns:eab2.device.test"]), &mut |_| {})
@@ -362,10 +364,17 @@ fn external_account_binding() {
     // A wrong key is refused clearly.
     let mut settings = env.settings(ChallengeType::Http01);
     settings.state_dir = env.pebble.dir().join("state-wrong");
-    settings.eab = Some((
-        "kid-1".into(),
-        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
+    settings.eab = Some(EabBinding::new(
+        "kid-1",
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
     ));
+    // Logging the settings never shows the MAC key.
+    let shown = format!("{settings:?}");
+    assert!(
+        shown.contains("kid-1") && shown.contains("<redacted>"),
+        "{shown}"
+    );
+    assert!(!shown.contains("AAAAAAAAAAAAAAAA"), "{shown}");
     let mut session = Session::open(settings).unwrap();
     match session.enrol(&spec(&["dns:eab3.device.test"]), &mut |_| {}) {
         Err(HostError::Refused(m)) => {

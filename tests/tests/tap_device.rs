@@ -130,6 +130,20 @@ impl Device {
         power_off_after_saves: Option<usize>,
         buffers: Option<&str>,
     ) -> Boot {
+        let mut settings = Vec::new();
+        if let Some(b) = buffers {
+            settings.push(("ACME_BUFFERS", b.to_owned()));
+        }
+        if let Some(n) = power_off_after_saves {
+            settings.push(("ACME_POWER_OFF_AFTER_SAVES", n.to_string()));
+        }
+        self.boot_configured(pebble, &settings)
+    }
+
+    /// Boots with the usual configuration (Pebble's address fixed, the
+    /// host's clock, http-01) changed by `settings`; an empty value
+    /// removes a variable.
+    fn boot_configured(&self, pebble: &LocalPebble, settings: &[(&str, String)]) -> Boot {
         let mut command = Command::new(env!("CARGO_BIN_EXE_tap-device"));
         command
             .env("ACME_TAP", "tap0")
@@ -143,11 +157,12 @@ impl Device {
             .env("ACME_FLASH", self.dir.join("flash.bin"))
             .env("ACME_KEYS", self.dir.join("keys.bin"))
             .env("ACME_CERT_OUT", self.dir.join("cert.pem"));
-        if let Some(b) = buffers {
-            command.env("ACME_BUFFERS", b);
-        }
-        if let Some(n) = power_off_after_saves {
-            command.env("ACME_POWER_OFF_AFTER_SAVES", n.to_string());
+        for (name, value) in settings {
+            if value.is_empty() {
+                command.env_remove(name);
+            } else {
+                command.env(name, value);
+            }
         }
         let out = command.output().unwrap();
         let output = String::from_utf8_lossy(&out.stdout).into_owned()
@@ -205,6 +220,12 @@ fn assert_certificate(pebble: &LocalPebble, device: &Device) {
 }
 
 fn start_pebble() -> LocalPebble {
+    start_pebble_with(PebbleOptions::default())
+}
+
+/// Pebble for the device, on every address of the namespace, validating
+/// against the device; `options` adds to that.
+fn start_pebble_with(options: PebbleOptions) -> LocalPebble {
     LocalPebble::start(&PebbleOptions {
         // Pebble really validates: it fetches http-01 from the device.
         env: vec![
@@ -216,9 +237,187 @@ fn start_pebble() -> LocalPebble {
         tls_alpn01_port: 5001,
         listen_ip: Some(std::net::Ipv4Addr::UNSPECIFIED),
         challenge_ip: Some(DEVICE_IP.parse().unwrap()),
-        ..PebbleOptions::default()
+        ..options
     })
     .expect("Pebble starts (install it with `apt-get install pebble`)")
+}
+
+/// The directory URL under another host name (Pebble names its resources
+/// after the host the directory was asked for).
+fn directory_at(pebble: &LocalPebble, host: &str) -> String {
+    pebble.directory_url.replace("localhost", host)
+}
+
+/// The device finds the CA by name through the DNS server its network
+/// configuration gives (embassy-net's DNS socket; no fixed address), and
+/// answers dns-01: its application callback posts the TXT record to a
+/// service on the network (challtestsrv's API), and Pebble validates it
+/// by querying that DNS server.
+#[test]
+fn device_resolves_the_ca_by_name_and_answers_dns01_through_its_callback() {
+    let namespace = Namespace::create("dns");
+    namespace.enter();
+    let host_side: std::net::Ipv4Addr = HOST_SIDE.parse().unwrap();
+    let pebble = start_pebble_with(PebbleOptions {
+        dns_listen_ip: Some(host_side),
+        ..PebbleOptions::default()
+    });
+    // Pebble's TLS certificate names `pebble`; every other name resolves
+    // to the device.
+    pebble.add_a("pebble", host_side).unwrap();
+
+    let device = Device::new(pebble.dir(), "named");
+    let boot = device.boot_configured(
+        &pebble,
+        &[
+            ("ACME_SERVER_IP", String::new()),
+            ("ACME_DIRECTORY", directory_at(&pebble, "pebble")),
+            ("ACME_DNS_SERVER", HOST_SIDE.to_owned()),
+            ("ACME_CHALLENGE", "dns-01".to_owned()),
+            ("ACME_DNS01_API", pebble.challtestsrv.to_string()),
+        ],
+    );
+    assert_eq!(boot.code, 0, "device output:\n{}", boot.output);
+    assert!(
+        boot.output.contains(&format!(
+            "dns-01: publishing TXT _acme-challenge.{}",
+            device.identifier
+        )),
+        "device output:\n{}",
+        boot.output
+    );
+    assert_certificate(&pebble, &device);
+    // The callback published the record through the service and removed
+    // it afterwards; Pebble validated against it.
+    let records = std::fs::read_to_string(pebble.dir().join("challtestsrv.log")).unwrap();
+    let record = format!(
+        "TXT challenge for Host \"_acme-challenge.{}.\"",
+        device.identifier
+    );
+    assert!(
+        records.contains(&format!("Added DNS-01 {record}"))
+            && records.contains(&format!("Removed DNS-01 {record}")),
+        "challtestsrv's log:\n{records}"
+    );
+    let log = std::fs::read_to_string(&pebble.log_file).unwrap();
+    assert!(
+        log.contains("set VALID by completed challenge"),
+        "Pebble did not validate:\n{log}"
+    );
+    assert!(
+        !log.contains("Attempting to validate w/ HTTP"),
+        "the device answered by http-01, not dns-01:\n{log}"
+    );
+    drop(pebble);
+    drop(namespace);
+}
+
+/// The device refuses a CA whose TLS certificate it cannot verify, before
+/// any ACME request: each with its own error, nothing saved and nothing
+/// sent to the CA.
+#[test]
+fn device_refuses_a_ca_it_cannot_verify() {
+    let namespace = Namespace::create("refuse");
+    namespace.enter();
+    let pebble = start_pebble();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // A trust anchor from another CA.
+    let other_ca = pebble.dir().join("other-ca.pem");
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-subj", "/CN=another CA", "-days", "1", "-keyout"])
+        .arg(pebble.dir().join("other-ca.key"))
+        .arg("-out")
+        .arg(&other_ca)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let cases: [(&str, Vec<(&str, String)>, &str); 5] = [
+        (
+            "another-anchor",
+            vec![("ACME_TRUST_ANCHOR", other_ca.display().to_string())],
+            "does not chain to the configured trust anchor",
+        ),
+        (
+            "wrong-host",
+            vec![("ACME_DIRECTORY", directory_at(&pebble, "ca.elsewhere.test"))],
+            "does not name the directory URL's host",
+        ),
+        (
+            "clock-after-expiry",
+            // Pebble's TLS certificate is valid for 30 days.
+            vec![("ACME_CLOCK", (now + 40 * 86_400).to_string())],
+            "expired or not yet valid by the device's clock",
+        ),
+        (
+            "clock-before-issue",
+            // ... from an hour ago.
+            vec![("ACME_CLOCK", (now - 2 * 3600).to_string())],
+            "expired or not yet valid by the device's clock",
+        ),
+        (
+            "ip-literal-host",
+            vec![("ACME_DIRECTORY", directory_at(&pebble, "127.0.0.1"))],
+            "does not name the directory URL's host",
+        ),
+    ];
+    for (name, settings, refusal) in cases {
+        let device = Device::new(pebble.dir(), name);
+        let boot = device.boot_configured(&pebble, &settings);
+        assert_eq!(boot.code, 1, "{name}: device output:\n{}", boot.output);
+        assert!(
+            boot.output.contains(&format!(
+                "result failed: the CA's TLS certificate {refusal}"
+            )) || boot.output.contains(refusal),
+            "{name}: expected '{refusal}' in the device output:\n{}",
+            boot.output
+        );
+        assert!(!device.dir.join("cert.pem").exists(), "{name}");
+    }
+    assert_eq!(
+        pebble_handled(&pebble),
+        0,
+        "no request reached Pebble from a device that refused it"
+    );
+    // The clock does not refuse a current certificate.
+    let on_time = Device::new(pebble.dir(), "clock-now");
+    let boot = on_time.boot_configured(&pebble, &[("ACME_CLOCK", now.to_string())]);
+    assert_eq!(boot.code, 0, "device output:\n{}", boot.output);
+    drop(pebble);
+
+    // A chain whose every signature verifies, but whose certificate for
+    // the host is signed by another leaf of the trusted root, not by a CA.
+    let forged = start_pebble_with(PebbleOptions {
+        forge_tls_chain_with_a_leaf: true,
+        ..PebbleOptions::default()
+    });
+    let device = Device::new(forged.dir(), "forged-chain");
+    let boot = device.boot(&forged, None);
+    assert_eq!(boot.code, 1, "device output:\n{}", boot.output);
+    assert!(
+        boot.output
+            .contains("is not a CA certificate (basicConstraints)"),
+        "device output:\n{}",
+        boot.output
+    );
+    assert_eq!(pebble_handled(&forged), 0);
+    drop(forged);
+    drop(namespace);
 }
 
 /// The small buffer set the acme-embassy README gives as working against
@@ -246,6 +445,14 @@ fn device_enrols_with_the_small_buffers_and_refuses_unusable_ones() {
     );
     drop(pebble);
     drop(namespace);
+}
+
+/// How many requests of any kind Pebble's log shows it handled.
+fn pebble_handled(pebble: &LocalPebble) -> usize {
+    let log = std::fs::read_to_string(&pebble.log_file).unwrap();
+    log.lines()
+        .filter(|l| l.contains(" -> calling handler()"))
+        .count()
 }
 
 /// How many times Pebble's log shows a request to `path`.
