@@ -1,7 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![no_std]
 #![forbid(unsafe_code, unused_must_use)]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(all(feature = "defmt", feature = "log"))]
 compile_error!("acme-core: the `defmt` and `log` features are mutually exclusive; enable one");
