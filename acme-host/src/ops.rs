@@ -370,14 +370,16 @@ impl Session {
             .first()
             .ok_or_else(|| HostError::Internal("the flow ended without a certificate".into()))?;
         progress(SAVING_CERTIFICATE);
-        // The core checked the leaf against the CSR; the whole chain must
-        // also parse, and the leaf be signed by its issuer, before anything
-        // replaces the old certificate.
-        crate::chain::check_leaf_issued_by_next(&crate::chain::chain_ders(chain)?)?;
+        // The core checked each leaf against the CSR; every chain, the
+        // alternates too, must also parse, and its leaf be signed by its
+        // issuer, before anything replaces the old certificate: one bad
+        // chain and nothing is written.
+        for offered in &output.certificates {
+            crate::chain::check_leaf_issued_by_next(&crate::chain::chain_ders(offered)?)?;
+        }
         self.state.write(names::CERTIFICATE, chain, 0o644)?;
         let mut alternates = Vec::new();
         for (i, alt) in output.certificates.iter().enumerate().skip(1) {
-            crate::chain::check_leaf_issued_by_next(&crate::chain::chain_ders(alt)?)?;
             let name = format!("cert-alt-{}.pem", i - 1);
             self.state.write(&name, alt, 0o644)?;
             alternates.push(self.state.file(&name));

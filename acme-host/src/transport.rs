@@ -230,6 +230,13 @@ impl Transport {
                 ))))
             }
             Err(e) if is_reset(&e) => return Err(Attempt::StaleConnection),
+            // A certificate refused in the handshake will be refused again:
+            // final, not a network failure to retry.
+            Err(e) if is_certificate_refusal(&e) => {
+                return Err(Attempt::Failed(HostError::Internal(format!(
+                    "the server's TLS certificate was refused ({e}); check --ca-file and the directory URL's host"
+                ))))
+            }
             Err(e) => {
                 return Err(Attempt::Failed(HostError::Network(format!(
                     "sending the request: {e}"
@@ -369,4 +376,12 @@ fn is_reset(e: &std::io::Error) -> bool {
             | std::io::ErrorKind::BrokenPipe
             | std::io::ErrorKind::UnexpectedEof
     )
+}
+
+/// Whether `e` is rustls refusing the server's certificate (an unknown
+/// issuer, a name it does not hold, expired, …).
+fn is_certificate_refusal(e: &std::io::Error) -> bool {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|tls| matches!(tls, rustls::Error::InvalidCertificate(_)))
 }

@@ -31,8 +31,9 @@ pub mod relay;
 pub mod sim;
 
 /// Starts a Pebble that validates every challenge at once, never rejects a
-/// good nonce and never reuses an authorization (the fleet's and the kill
-/// test's); panics, with the install command, when Pebble is missing.
+/// good nonce, never reuses an authorization and offers an alternate chain
+/// (a second root): the fleet's, the kill test's and the hostile cases'.
+/// Panics, with the install command, when Pebble is missing.
 #[must_use]
 pub fn start_pebble_always_valid() -> LocalPebble {
     let options = PebbleOptions {
@@ -40,6 +41,8 @@ pub fn start_pebble_always_valid() -> LocalPebble {
             ("PEBBLE_VA_ALWAYS_VALID", "1"),
             ("PEBBLE_WFE_NONCEREJECT", "0"),
             ("PEBBLE_AUTHZREUSE", "0"),
+            // A second root, so that an alternate chain is offered.
+            ("PEBBLE_ALTERNATE_ROOTS", "1"),
         ]
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

@@ -6,13 +6,16 @@
 //! non-UTF-8 body, `http://` URLs, an order whose URLs point at another
 //! host, a redirect, a chain that is not PEM, and chains whose leaf does
 //! not match (another key; another name; expired; not yet valid; not
-//! signed by the next certificate).
+//! signed by the next certificate; an alternate chain not signed by the
+//! next certificate).
 //!
 //! Each must end in a typed error (the right exit code and a readable
 //! message), with no panic and no hang, leaving both keys and the
 //! certificate byte for byte as they were and every file's mode unchanged;
 //! a clean renewal afterwards must still work with the same account. An
-//! order on another host is also renewed once that host is allowed.
+//! order on another host is followed there once that host is allowed (the
+//! proxy sees the requests under that name; Pebble, which signed the
+//! order's URLs under the first name, then refuses them).
 //!
 //! The cases run on a few threads, each with its own Pebble that sees one
 //! case at a time; every case has its own proxy and state directory.
@@ -493,21 +496,18 @@ fn cases() -> Vec<Case> {
         case(
             "leaf-not-signed-by-the-next",
             Expect::Fails(6, "not validly signed by the next certificate"),
-            |proxy| {
-                // The real leaf, followed by a CA that did not issue it.
-                let stranger = std::fs::read(proxy.ca_file()).unwrap();
-                Rule::on(
-                    "POST",
-                    CERT,
-                    Fault::rewrite(move |answer| {
-                        let chain = Certificate::load_pem_chain(&answer.body).unwrap();
-                        let mut body = chain[0].to_pem(LineEnding::LF).unwrap().into_bytes();
-                        body.extend_from_slice(&stranger);
-                        answer.body = body;
-                    }),
-                )
-            },
+            |proxy| Rule::on("POST", CERT, leaf_before_a_stranger(proxy)),
         ),
+        Case {
+            // The primary chain is right; the alternate one the CA offers
+            // (Pebble's second root) is not, and nothing may be saved.
+            args: &["--alternates"],
+            ..case(
+                "alternate-chain-not-signed-by-the-next",
+                Expect::Fails(6, "not validly signed by the next certificate"),
+                |proxy| Rule::on("POST", CERT, leaf_before_a_stranger(proxy)).nth(2),
+            )
+        },
         Case {
             donor: Some(true),
             ..case(
@@ -534,6 +534,18 @@ fn hostile_answers_end_in_typed_errors_and_leave_the_state_untouched() {
         .map(|c| (c.name.to_owned(), c))
         .collect();
     run_cases(WORKERS, cases, |pebble, case| run_case(pebble, &case));
+}
+
+/// The certificate answer's real leaf, followed by a CA that did not issue
+/// it (the proxy's own).
+fn leaf_before_a_stranger(proxy: &FaultProxy) -> Fault {
+    let stranger = std::fs::read(proxy.ca_file()).unwrap();
+    Fault::rewrite(move |answer| {
+        let chain = Certificate::load_pem_chain(&answer.body).unwrap();
+        let mut body = chain[0].to_pem(LineEnding::LF).unwrap().into_bytes();
+        body.extend_from_slice(&stranger);
+        answer.body = body;
+    })
 }
 
 /// A case whose certificate answer is the real chain with the leaf's

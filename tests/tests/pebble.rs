@@ -455,6 +455,62 @@ fn list_orders_across_pages() {
     assert!(pages >= 3, "{lines:?}");
 }
 
+/// A CA whose TLS certificate does not chain to the trusted root is
+/// refused at the handshake, once (not retried as a network failure), and
+/// no request reaches it.
+#[test]
+fn a_ca_whose_certificate_is_not_trusted_is_refused_once() {
+    let env = start(&[]);
+    let other_ca = env.pebble.dir().join("other-ca.pem");
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-subj", "/CN=another CA", "-days", "1", "-keyout"])
+        .arg(env.pebble.dir().join("other-ca.key"))
+        .arg("-out")
+        .arg(&other_ca)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut settings = env.settings(ChallengeType::Http01);
+    settings.trust = Trust::Only(other_ca);
+    let mut session = Session::open(settings).unwrap();
+    match session.enrol(&spec(&["dns:untrusted.device.test"]), &mut |_| {}) {
+        Err(e @ HostError::Internal(_)) => {
+            let message = e.to_string();
+            assert!(
+                message.contains("TLS certificate was refused")
+                    && message.contains("UnknownIssuer"),
+                "{message}"
+            );
+            assert_eq!(e.exit_code(), 6);
+        }
+        other => panic!("expected the certificate to be refused, got {other:?}"),
+    }
+    let log = std::fs::read_to_string(&env.pebble.log_file).unwrap();
+    assert!(
+        !log.contains("-> calling handler()"),
+        "a request reached the untrusted CA:\n{log}"
+    );
+    // One handshake only (Pebble's start-up probes end in EOF).
+    let refused_handshakes = log
+        .lines()
+        .filter(|l| l.contains("TLS handshake error") && !l.ends_with("EOF"))
+        .count();
+    assert_eq!(refused_handshakes, 1, "{log}");
+    assert!(!env.state.join("cert.pem").exists());
+}
+
 #[test]
 fn alternate_chains() {
     let env = start(&[("PEBBLE_ALTERNATE_ROOTS", "1")]);

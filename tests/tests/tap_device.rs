@@ -56,6 +56,7 @@ fn ip(args: &[&str]) {
 
 impl Namespace {
     fn create(tag: &str) -> Self {
+        remove_namespaces_of_dead_runs();
         let name = format!("acme-{tag}-{}", std::process::id());
         // A namespace left by a killed run of the same pid is replaced.
         let _ = Command::new("ip").args(["netns", "del", &name]).output();
@@ -83,6 +84,27 @@ impl Namespace {
     fn enter(&self) {
         let file = std::fs::File::open(Path::new("/var/run/netns").join(&self.name)).unwrap();
         nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+    }
+}
+
+/// Deletes the namespaces (`acme-<tag>-<pid>`) of test runs that were
+/// killed before their `Drop` could run: those whose process is gone.
+fn remove_namespaces_of_dead_runs() {
+    let Ok(entries) = std::fs::read_dir("/var/run/netns") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("acme-")
+            .and_then(|rest| rest.rsplit_once('-'))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        }
     }
 }
 
