@@ -334,6 +334,14 @@ fn device_resolves_the_ca_by_name_and_answers_dns01_through_its_callback() {
     drop(namespace);
 }
 
+/// One way of making the device's CA unverifiable: a setting changed from
+/// the usual boot, and what the device must say.
+struct Refusal {
+    name: &'static str,
+    setting: (&'static str, String),
+    says: &'static str,
+}
+
 /// The device refuses a CA whose TLS certificate it cannot verify, before
 /// any ACME request: each with its own error, nothing saved and nothing
 /// sent to the CA.
@@ -369,36 +377,42 @@ fn device_refuses_a_ca_it_cannot_verify() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let cases: [(&str, Vec<(&str, String)>, &str); 5] = [
-        (
-            "another-anchor",
-            vec![("ACME_TRUST_ANCHOR", other_ca.display().to_string())],
-            "does not chain to the configured trust anchor",
-        ),
-        (
-            "wrong-host",
-            vec![("ACME_DIRECTORY", directory_at(&pebble, "ca.elsewhere.test"))],
-            "does not name the directory URL's host",
-        ),
-        (
-            "clock-after-expiry",
+    let cases = [
+        Refusal {
+            name: "another-anchor",
+            setting: ("ACME_TRUST_ANCHOR", other_ca.display().to_string()),
+            says: "does not chain to the configured trust anchor",
+        },
+        Refusal {
+            name: "wrong-host",
+            setting: ("ACME_DIRECTORY", directory_at(&pebble, "ca.elsewhere.test")),
+            says: "does not name the directory URL's host",
+        },
+        Refusal {
+            name: "clock-after-expiry",
             // Pebble's TLS certificate is valid for 30 days.
-            vec![("ACME_CLOCK", (now + 40 * 86_400).to_string())],
-            "expired or not yet valid by the device's clock",
-        ),
-        (
-            "clock-before-issue",
+            setting: ("ACME_CLOCK", (now + 40 * 86_400).to_string()),
+            says: "expired or not yet valid by the device's clock",
+        },
+        Refusal {
+            name: "clock-before-issue",
             // ... from an hour ago.
-            vec![("ACME_CLOCK", (now - 2 * 3600).to_string())],
-            "expired or not yet valid by the device's clock",
-        ),
-        (
-            "ip-literal-host",
-            vec![("ACME_DIRECTORY", directory_at(&pebble, "127.0.0.1"))],
-            "does not name the directory URL's host",
-        ),
+            setting: ("ACME_CLOCK", (now - 2 * 3600).to_string()),
+            says: "expired or not yet valid by the device's clock",
+        },
+        Refusal {
+            name: "ip-literal-host",
+            setting: ("ACME_DIRECTORY", directory_at(&pebble, "127.0.0.1")),
+            says: "does not name the directory URL's host",
+        },
     ];
-    for (name, settings, refusal) in cases {
+    for Refusal {
+        name,
+        setting,
+        says: refusal,
+    } in cases
+    {
+        let settings = [setting];
         let device = Device::new(pebble.dir(), name);
         let boot = device.boot_configured(&pebble, &settings);
         assert_eq!(boot.code, 1, "{name}: device output:\n{}", boot.output);
