@@ -44,7 +44,18 @@ pub struct Transport {
     /// `NNN-request.bin` / `NNN-response.bin` (for test corpora and
     /// transcripts).
     record_dir: Option<std::path::PathBuf>,
+    /// Test hook: SIGKILL this process once this many requests have been
+    /// written, before the last one's answer is read.
+    kill_after_sending: Option<u32>,
 }
+
+/// Test hook, off unless this variable is set: with
+/// `ACME_TEST_KILL_AFTER_SENDING=k` the process sends itself SIGKILL as soon
+/// as its k-th request has been written to the socket, before the answer is
+/// read: the server acts on a request whose answer the client never sees.
+/// `tests/tests/kill.rs` uses it for every k. Not meant for anything but
+/// tests.
+pub const TEST_HOOK_KILL_AFTER_SENDING: &str = "ACME_TEST_KILL_AFTER_SENDING";
 
 impl Transport {
     /// A transport with a receive buffer of `rx_len` bytes; each socket
@@ -58,6 +69,9 @@ impl Transport {
             io_timeout,
             stats: TransportStats::default(),
             record_dir: None,
+            kill_after_sending: std::env::var(TEST_HOOK_KILL_AFTER_SENDING)
+                .ok()
+                .and_then(|v| v.trim().parse().ok()),
         }
     }
 
@@ -251,6 +265,16 @@ impl Transport {
             "request",
             request,
         );
+        if self.kill_after_sending == Some(self.stats.requests) {
+            eprintln!(
+                "acme: test hook {TEST_HOOK_KILL_AFTER_SENDING}: SIGKILL with request {} sent",
+                self.stats.requests
+            );
+            let _ = std::process::Command::new("kill")
+                .args(["-s", "KILL", &std::process::id().to_string()])
+                .status();
+            std::process::abort();
+        }
         let mut filled = 0usize;
         loop {
             // No read may outlast the overall deadline.

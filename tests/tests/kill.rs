@@ -4,10 +4,13 @@
 //! enrolment with the same account, without a second order, and no key
 //! file may ever be left missing, truncated or readable by others.
 //!
-//! The kill comes from the tool's test hook `ACME_TEST_KILL_AFTER_REQUEST`
-//! (see acme-host's `main.rs`): the process sends itself SIGKILL once the
-//! response to request k has been handled and saved, so every k is hit
-//! exactly, without racing a watcher.
+//! Each k is killed at two points, by test hooks that make the process
+//! send itself SIGKILL, so every k is hit exactly, without racing a
+//! watcher: once the answer to request k has been handled and saved
+//! (`ACME_TEST_KILL_AFTER_REQUEST`, acme-host's `main.rs`), and with
+//! request k written but its answer unread (`ACME_TEST_KILL_AFTER_SENDING`,
+//! acme-host's transport), where the server has acted on a request the
+//! client never heard back from.
 //!
 //! Pebble runs with `PEBBLE_VA_ALWAYS_VALID=1`: a kill right after the
 //! challenge request takes the http-01 responder down while Pebble would
@@ -142,103 +145,161 @@ fn created(pebble: &LocalPebble) -> (usize, usize) {
     )
 }
 
-#[test]
-fn killed_after_every_request_the_rerun_finishes_the_same_enrolment() {
-    let started = Instant::now();
-    let pebble = start_pebble_always_valid();
+/// Where in request k the kill lands.
+#[derive(Clone, Copy)]
+enum KillPoint {
+    /// Once the answer to request k has been handled and saved
+    /// (`ACME_TEST_KILL_AFTER_REQUEST`).
+    AfterAnswer,
+    /// As soon as request k has been written, its answer unread: the
+    /// server acts on it, the client never learns how
+    /// (`ACME_TEST_KILL_AFTER_SENDING`).
+    InFlight,
+}
 
-    // An enrolment left alone: how many requests it takes.
+/// The requests of a whole cold enrolment, each as `Step: METHOD path`.
+fn whole_enrolment(pebble: &LocalPebble) -> Vec<String> {
     let state = pebble.dir().join("state-whole");
-    let whole = enrol(&pebble, &state, "whole.kill.test").output().unwrap();
+    let whole = enrol(pebble, &state, "whole.kill.test").output().unwrap();
     assert!(whole.status.success(), "{}", describe_output(&whole));
     let steps = requests(&whole);
-    let n = steps.len();
     assert!(
-        n >= 8,
+        steps.len() >= 8,
         "a cold enrolment takes at least 8 requests: {steps:?}"
     );
-    check_certificate(&pebble, &state, "whole.kill.test");
-    assert_eq!(orders(&pebble, &state).len(), 1);
+    check_certificate(pebble, &state, "whole.kill.test");
+    assert_eq!(orders(pebble, &state).len(), 1);
+    steps
+}
 
-    for k in 0..=n {
-        let name = format!("k{k}.kill.test");
-        let state = pebble.dir().join(format!("state-{k}"));
-        let (accounts_before, orders_before) = created(&pebble);
-        let killed = enrol(&pebble, &state, &name)
-            .env("ACME_TEST_KILL_AFTER_REQUEST", k.to_string())
-            .output()
-            .unwrap();
-        let at = format!(
-            "killed after request {k} ({})",
-            if k == 0 {
-                "before any request"
-            } else {
-                steps[k - 1].as_str()
-            }
-        );
-        assert_eq!(
-            killed.status.signal(),
-            Some(9),
-            "{at}: not ended by SIGKILL: {}",
-            describe_output(&killed)
-        );
-        let before = requests(&killed);
-        assert_eq!(before.len(), k, "{at}: {}", describe_output(&killed));
-        let keys = check_keys(&state, &at);
-        // Only the last kill comes after the certificate was saved.
-        assert_eq!(state.join("cert.pem").exists(), k == n, "{at}");
-
-        let rerun = enrol(&pebble, &state, &name).output().unwrap();
-        assert!(
-            rerun.status.success(),
-            "{at}, rerun: {}",
-            describe_output(&rerun)
-        );
-        let resumed = requests(&rerun);
-        assert_eq!(
-            check_keys(&state, &format!("{at}, after the rerun")),
-            keys,
-            "{at}: the rerun replaced a key"
-        );
-        check_certificate(&pebble, &state, &name);
-
-        // One account for this state directory, created once.
-        let (accounts_after, orders_after) = created(&pebble);
-        assert_eq!(
-            accounts_after - accounts_before,
-            1,
-            "{at}: accounts created: {}",
-            describe_output(&rerun)
-        );
-        let account_known = before.iter().any(|s| s.starts_with("Account:"));
-        if account_known {
-            assert!(
-                !resumed.iter().any(|s| s.starts_with("Account:")),
-                "{at}: the rerun asked for the account again: {resumed:?}"
-            );
+/// Kills a fresh enrolment at `point` of request `k` (of the `steps` a
+/// whole one takes), reruns it on the same state directory, and checks
+/// that it finished with the same account, one order, and keys that were
+/// never missing, truncated or readable by others.
+fn kill_then_rerun(pebble: &LocalPebble, point: KillPoint, k: usize, steps: &[String]) {
+    let n = steps.len();
+    let (tag, hook, what) = match point {
+        KillPoint::AfterAnswer => ("k", "ACME_TEST_KILL_AFTER_REQUEST", "after request"),
+        KillPoint::InFlight => ("f", "ACME_TEST_KILL_AFTER_SENDING", "in flight at request"),
+    };
+    let name = format!("{tag}{k}.kill.test");
+    let state = pebble.dir().join(format!("state-{tag}{k}"));
+    let (accounts_before, orders_before) = created(pebble);
+    let killed = enrol(pebble, &state, &name)
+        .env(hook, k.to_string())
+        .output()
+        .unwrap();
+    let at = format!(
+        "killed {what} {k} ({})",
+        if k == 0 {
+            "before any request"
+        } else {
+            steps[k - 1].as_str()
         }
-        // One order for the enrolment, unless it had finished before the
-        // kill (then the rerun is a renewal with its own order).
-        let orders = orders(&pebble, &state);
-        let expected = if k == n { 2 } else { 1 };
-        assert_eq!(orders.len(), expected, "{at}: orders {orders:?}");
+    );
+    assert_eq!(
+        killed.status.signal(),
+        Some(9),
+        "{at}: not ended by SIGKILL: {}",
+        describe_output(&killed)
+    );
+    let before = requests(&killed);
+    assert_eq!(before.len(), k, "{at}: {}", describe_output(&killed));
+    let keys = check_keys(&state, &at);
+    // Only a kill after the last answer comes after the certificate was
+    // saved: in flight, its answer (the certificate) was never read.
+    let finished = matches!(point, KillPoint::AfterAnswer) && k == n;
+    assert_eq!(state.join("cert.pem").exists(), finished, "{at}");
+
+    let rerun = enrol(pebble, &state, &name).output().unwrap();
+    assert!(
+        rerun.status.success(),
+        "{at}, rerun: {}",
+        describe_output(&rerun)
+    );
+    let resumed = requests(&rerun);
+    assert_eq!(
+        check_keys(&state, &format!("{at}, after the rerun")),
+        keys,
+        "{at}: the rerun replaced a key"
+    );
+    check_certificate(pebble, &state, &name);
+
+    // One account for this state directory, created once.
+    let (accounts_after, orders_after) = created(pebble);
+    assert_eq!(
+        accounts_after - accounts_before,
+        1,
+        "{at}: accounts created: {}",
+        describe_output(&rerun)
+    );
+    let account_known = match point {
+        KillPoint::AfterAnswer => before.iter().any(|s| s.starts_with("Account:")),
+        // The newAccount answer was never read when it was in flight.
+        KillPoint::InFlight => before
+            .iter()
+            .rev()
+            .skip(1)
+            .any(|s| s.starts_with("Account:")),
+    };
+    if account_known {
+        assert!(
+            !resumed.iter().any(|s| s.starts_with("Account:")),
+            "{at}: the rerun asked for the account again: {resumed:?}"
+        );
+    }
+    // One order for the enrolment, unless it had finished before the kill
+    // (then the rerun is a renewal with its own order).
+    let orders = orders(pebble, &state);
+    let expected = if finished { 2 } else { 1 };
+    assert_eq!(orders.len(), expected, "{at}: orders {orders:?}");
+    assert_eq!(orders_after - orders_before, expected, "{at}: Pebble's log");
+    if matches!(point, KillPoint::AfterAnswer) {
         let new_orders = before
             .iter()
             .chain(&resumed)
             .filter(|s| s.starts_with("NewOrder:"))
             .count();
         assert_eq!(new_orders, expected, "{at}: {resumed:?}");
-        assert_eq!(orders_after - orders_before, expected, "{at}: Pebble's log");
-        eprintln!(
-            "k={:2}: killed after {:<45} rerun took {} requests",
-            k,
-            if k == 0 { "nothing" } else { &steps[k - 1] },
-            resumed.len()
-        );
+    }
+    eprintln!(
+        "{tag}={k:2}: killed {what} {:<45} rerun took {} requests",
+        if k == 0 { "nothing" } else { &steps[k - 1] },
+        resumed.len()
+    );
+}
+
+#[test]
+fn killed_after_every_request_the_rerun_finishes_the_same_enrolment() {
+    let started = Instant::now();
+    let pebble = start_pebble_always_valid();
+    let steps = whole_enrolment(&pebble);
+    let n = steps.len();
+    for k in 0..=n {
+        kill_then_rerun(&pebble, KillPoint::AfterAnswer, k, &steps);
     }
     eprintln!(
         "{} kills (k = 0..={n}) in {:.1} s",
         n + 1,
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// The other side of each request: killed with request k written and its
+/// answer unread, for every k. The server has acted (an account, an order,
+/// a finalize exist) without the client knowing; the rerun must find them
+/// rather than make new ones.
+#[test]
+fn killed_with_every_request_in_flight_the_rerun_finishes_the_same_enrolment() {
+    let started = Instant::now();
+    let pebble = start_pebble_always_valid();
+    let steps = whole_enrolment(&pebble);
+    let n = steps.len();
+    for k in 1..=n {
+        kill_then_rerun(&pebble, KillPoint::InFlight, k, &steps);
+    }
+    eprintln!(
+        "{n} kills in flight (k = 1..={n}) in {:.1} s",
         started.elapsed().as_secs_f64()
     );
 }
