@@ -320,7 +320,9 @@ fn execute(cli: &Cli, progress: &mut dyn FnMut(&str)) -> Result<serde_json::Valu
             order,
             if_due,
         } => {
-            let mut session = Session::open(common.settings())?;
+            let mut settings = common.settings();
+            settings.fetch_alternates = order.alternates;
+            let mut session = Session::open(settings)?;
             let mut spec = order.spec()?;
             if spec.identifiers.is_empty() {
                 // Renew what the saved certificate covers.
