@@ -643,6 +643,38 @@ fn a_lost_challenge_answer_reads_the_authorization_instead_of_answering_again() 
 }
 
 #[test]
+fn a_lost_finalize_answer_reads_the_order_instead_of_finalizing_again() {
+    let mut quirks = Quirks::default();
+    quirks
+        .failures
+        .insert(Route::Finalize, vec![Failure::ResponseLost]);
+    let mut world = World::new(quirks);
+    let from = world.sim.server.transcript().len();
+    let outcome = world.run(&key(1), Goal::Enrol(OrderRequest::new(ONE)), None);
+    assert!(outcome.done, "{:?}", outcome.error);
+    assert_eq!(outcome.certificates.len(), 1);
+    // The server took the CSR; the client read the order, saw it past
+    // ready, and polled it to the certificate.
+    assert_eq!(posts_to(&world, "/finalize"), 1, "{:#?}", world.since(from));
+    assert_eq!(world.sim.server.order_count(), 1);
+}
+
+#[test]
+fn a_finalize_lost_before_the_server_is_sent_again() {
+    let mut quirks = Quirks::default();
+    quirks
+        .failures
+        .insert(Route::Finalize, vec![Failure::RequestLost]);
+    let mut world = World::new(quirks);
+    let from = world.sim.server.transcript().len();
+    let outcome = world.run(&key(1), Goal::Enrol(OrderRequest::new(ONE)), None);
+    assert!(outcome.done, "{:?}", outcome.error);
+    // The order read after the loss was still ready: finalized again (the
+    // transcript holds the lost request too).
+    assert_eq!(posts_to(&world, "/finalize"), 2, "{:#?}", world.since(from));
+}
+
+#[test]
 fn a_challenge_answer_lost_before_the_server_is_given_again() {
     let mut quirks = Quirks::default();
     quirks

@@ -951,6 +951,13 @@ impl<'a, const N: usize> Client<'a, N> {
                 self.set_slot(i, |s| s.progress = AuthzProgress::Unfetched);
                 self.phase = Phase::FetchAuthz(i);
             }
+            Phase::Finalize if !in_flight.nonce_only => {
+                // The server may have taken the CSR and started issuing; an
+                // order no longer ready refuses a second finalize. Read the
+                // order first: it is finalized again only if still ready.
+                acme_warn!("acme: finalize got no response; reading the order");
+                self.phase = Phase::PollOrder;
+            }
             _ => {}
         }
         if self.server_retries >= self.config.retry.max_server_retries {
@@ -1621,7 +1628,17 @@ impl<'a, const N: usize> Client<'a, N> {
             self.order_step = OrderStep::Created;
             self.snapshot_changed();
         }
-        if phase == Phase::Finalize && self.order_step != OrderStep::Finalized {
+        // A finalize whose answer was lost took effect if the order has
+        // moved past ready.
+        let finalize_took_effect = self.unanswered == Some(Phase::Finalize)
+            && matches!(order.status, OrderStatus::Processing | OrderStatus::Valid);
+        if finalize_took_effect {
+            acme_debug!("acme: the finalize had arrived");
+            self.answered();
+        }
+        if (phase == Phase::Finalize || finalize_took_effect)
+            && self.order_step != OrderStep::Finalized
+        {
             self.order_step = OrderStep::Finalized;
             self.snapshot_changed();
         }
