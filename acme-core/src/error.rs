@@ -471,6 +471,12 @@ impl fmt::Display for CertificateRejection {
             CertificateRejection::Expired => {
                 "its validity has ended (or the device clock is ahead)"
             }
+            CertificateRejection::NotIssuedByNext => {
+                "it is not validly signed by the next certificate of the chain"
+            }
+            CertificateRejection::IssuerUnverifiable => {
+                "its issuer's signature cannot be checked: no next certificate, or a kind this build does not verify (ECDSA P-256, RSA with SHA-256; P-384 with the p384 feature)"
+            }
         })
     }
 }

@@ -25,6 +25,7 @@ pub mod jws;
 pub mod key;
 pub mod msg;
 pub mod pem;
+mod rsa;
 pub mod signer;
 mod sink;
 pub mod time;

@@ -153,6 +153,11 @@ pub struct Quirks {
     pub wrong_key_certificate: bool,
     /// Issue the certificate without one of the identifiers.
     pub missing_san_certificate: bool,
+    /// Sign the certificate with a key that is not the CA's (the chain
+    /// still names the CA as the next certificate).
+    pub leaf_not_signed_by_the_ca: bool,
+    /// Serve the certificate without the rest of its chain.
+    pub leaf_without_chain: bool,
     /// Scripted failures: route → failures, taken in order.
     pub failures: HashMap<Route, Vec<Failure>>,
     /// Send a Replay-Nonce with GET responses too (Boulder does).
@@ -182,6 +187,8 @@ impl Default for Quirks {
             alternates: 0,
             wrong_key_certificate: false,
             missing_san_certificate: false,
+            leaf_not_signed_by_the_ca: false,
+            leaf_without_chain: false,
             failures: HashMap::new(),
             nonce_on_get: false,
             nonce_get_only: false,
@@ -378,10 +385,19 @@ impl FakeAcme {
         let ca_key = SigningKey::from_slice(&[0x5a; 32])
             .unwrap_or_else(|_| SigningKey::from_slice(&[1; 32]).expect("key"));
         let ca_cert_der = self_signed(&ca_key, "Fake ACME Root");
+        // Each alternate chain is the same leaf, the CA's key certified
+        // by another root (a cross-signature, as real CAs offer), and that
+        // root: every chain verifies.
         let alt_root_pems = (0..quirks.alternates)
             .map(|i| {
                 let key = SigningKey::from_slice(&[0x60 + i as u8; 32]).expect("key");
-                pem_of(&self_signed(&key, &format!("Fake Alternate Root {i}")))
+                let root_name = format!("Fake Alternate Root {i}");
+                let cross = cross_signed(&ca_key, "Fake ACME Root", &key, &root_name);
+                format!(
+                    "{}{}",
+                    pem_of(&cross),
+                    pem_of(&self_signed(&key, &root_name))
+                )
             })
             .collect();
         Self {
@@ -1345,13 +1361,19 @@ impl FakeAcme {
             enable_key_agreement: false,
             enable_key_encipherment: false,
         };
+        let stranger = SigningKey::from_slice(&[0x77; 32]).map_err(|e| e.to_string())?;
+        let signer = if self.quirks.leaf_not_signed_by_the_ca {
+            &stranger
+        } else {
+            &self.ca_key
+        };
         let mut builder = CertificateBuilder::new(
             profile,
             serial,
             validity,
             Name::default(),
             leaf_spki,
-            &self.ca_key,
+            signer,
         )
         .map_err(|e| e.to_string())?;
         let general_names: Vec<GeneralName> = names
@@ -1377,7 +1399,11 @@ impl FakeAcme {
             .map_err(|e| e.to_string())?;
         let der = cert.to_der().map_err(|e| e.to_string())?;
         let leaf_pem = pem_of(&der);
-        let mut chains = vec![format!("{leaf_pem}{}", pem_of(&self.ca_cert_der))];
+        let mut chains = vec![if self.quirks.leaf_without_chain {
+            leaf_pem.clone()
+        } else {
+            format!("{leaf_pem}{}", pem_of(&self.ca_cert_der))
+        }];
         for alt in &self.alt_root_pems {
             chains.push(format!("{leaf_pem}{alt}"));
         }
@@ -1577,6 +1603,33 @@ fn self_signed(key: &SigningKey, cn: &str) -> Vec<u8> {
         .expect("root")
         .to_der()
         .expect("der")
+}
+
+/// A CA certificate for `key` named `cn`, issued by `issuer_cn` and signed
+/// with `issuer_key`.
+fn cross_signed(key: &SigningKey, cn: &str, issuer_key: &SigningKey, issuer_cn: &str) -> Vec<u8> {
+    let spki = SubjectPublicKeyInfoOwned::from_key(*key.verifying_key()).expect("spki");
+    let validity = Validity {
+        not_before: x509_time(EPOCH_UNIX - 86_400),
+        not_after: x509_time(EPOCH_UNIX + 3650 * 86_400),
+    };
+    let profile = Profile::SubCA {
+        issuer: ca_name(issuer_cn),
+        path_len_constraint: None,
+    };
+    CertificateBuilder::new(
+        profile,
+        SerialNumber::new(&[2]).expect("serial"),
+        validity,
+        ca_name(cn),
+        spki,
+        issuer_key,
+    )
+    .expect("builder")
+    .build::<p256::ecdsa::DerSignature>()
+    .expect("cross-signed")
+    .to_der()
+    .expect("der")
 }
 
 fn jwk_key(jwk: &Value) -> Option<VerifyingKey> {

@@ -400,3 +400,24 @@ impl embedded_storage_async::nor_flash::NorFlash for NorFlashInRam {
         Ok(())
     }
 }
+
+#[test]
+fn a_certificate_its_issuer_did_not_sign_is_refused_on_the_device() {
+    let server = RefCell::new(FakeAcme::new(Quirks {
+        leaf_not_signed_by_the_ca: true,
+        ..Quirks::default()
+    }));
+    let mut store = RamStore::<4096>::new();
+    let mut solver = FakeSolver {
+        server: &server,
+        cleaned: 0,
+    };
+    let result = enrol_with(&server, &mut store, &mut solver, ChallengeType::Http01);
+    assert_eq!(
+        result.unwrap_err(),
+        Error::Acme(acme_core::Error::CertificateRejected(
+            acme_core::client::CertificateRejection::NotIssuedByNext
+        )),
+        "the device delivers only a certificate its chain's next certificate signed"
+    );
+}

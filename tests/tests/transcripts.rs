@@ -752,6 +752,20 @@ fn certificates_that_do_not_match_the_csr_are_refused() {
             },
             CertificateRejection::IdentifierMismatch,
         ),
+        (
+            Quirks {
+                leaf_not_signed_by_the_ca: true,
+                ..Quirks::default()
+            },
+            CertificateRejection::NotIssuedByNext,
+        ),
+        (
+            Quirks {
+                leaf_without_chain: true,
+                ..Quirks::default()
+            },
+            CertificateRejection::IssuerUnverifiable,
+        ),
     ] {
         let (outcome, _, _) = enrol(quirks, ONE);
         assert!(outcome.certificates.is_empty(), "nothing is delivered");

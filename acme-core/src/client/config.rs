@@ -109,13 +109,20 @@ pub struct Config<'a> {
     pub allowed_hosts: &'a [&'a str],
     /// Retry and polling bounds.
     pub retry: RetryPolicy,
+    /// Refuse an issued certificate unless the next certificate of its
+    /// chain verifiably signed it ([`crate::client::check_issued_by`]).
+    /// On by default; an adapter that verifies the whole chain itself,
+    /// with more algorithms (as `acme-host` does with webpki), may turn
+    /// it off.
+    pub check_issuer_signature: bool,
 }
 
 impl<'a> Config<'a> {
     /// A configuration with defaults for everything but the directory URL:
     /// no contact, no EAB, create the account if none exists, challenge
     /// types in [`DEFAULT_CHALLENGE_PREFERENCE`], no hosts besides the
-    /// directory's, [`RetryPolicy::DEFAULT`].
+    /// directory's, [`RetryPolicy::DEFAULT`], the issuer's signature on a
+    /// new certificate checked.
     ///
     /// It **agrees to the CA's terms of service** (`termsOfServiceAgreed`),
     /// as choosing the CA's directory for a device fleet implies and as
@@ -132,6 +139,7 @@ impl<'a> Config<'a> {
             challenge_preference: DEFAULT_CHALLENGE_PREFERENCE,
             allowed_hosts: &[],
             retry: RetryPolicy::DEFAULT,
+            check_issuer_signature: true,
         }
     }
 }

@@ -2086,6 +2086,7 @@ impl<'a, const N: usize> Client<'a, N> {
         let device_key = self.device_key.ok_or(ProtocolError::NoDeviceKey)?;
         let mut blocks = crate::pem::certificates(pem);
         let leaf = blocks.next().ok_or(crate::PemError::Empty)??;
+        let issuer = blocks.next().transpose()?;
         for block in blocks {
             block?;
         }
@@ -2095,7 +2096,15 @@ impl<'a, const N: usize> Client<'a, N> {
             &device_key.public_key(),
             request.identifiers,
             self.unix_at(now),
-        )
+        )?;
+        if self.config.check_issuer_signature {
+            let issuer = issuer.ok_or(CertificateRejection::IssuerUnverifiable)?;
+            // What the issuer's key must have signed, kept while the issuer
+            // is decoded over the leaf: the scratch holds one at a time.
+            let signed = SignedPart::of(der)?;
+            signed.check_signed_by(issuer.decode(scratch)?)?;
+        }
+        Ok(())
     }
 
     fn cleanup_challenges(&mut self) {
@@ -2282,6 +2291,130 @@ pub fn check_certificate(
     Ok(())
 }
 
+/// Checks that the certificate `leaf` is signed by the key of `issuer`
+/// (both DER): ECDSA P-256 with SHA-256, RSA (PKCS #1 v1.5, 1024 to 4096
+/// bits) with SHA-256, and with the `p384` feature also P-384 with SHA-384.
+///
+/// # Errors
+/// [`CertificateRejection::NotIssuedByNext`] when the signature does not
+/// verify, [`CertificateRejection::IssuerUnverifiable`] when it is of
+/// another kind, [`Error::Certificate`] when either does not parse.
+pub fn check_issued_by(leaf: &[u8], issuer: &[u8]) -> Result<(), Error> {
+    SignedPart::of(leaf)?.check_signed_by(issuer)
+}
+
+/// The kinds of issuer signature this build verifies.
+#[derive(Clone, Copy)]
+enum SignatureKind {
+    EcdsaP256Sha256,
+    RsaPkcs1Sha256,
+    #[cfg(feature = "p384")]
+    EcdsaP384Sha384,
+}
+
+/// What a certificate's issuer signed, and the signature: enough to check
+/// the issuer without the certificate itself.
+struct SignedPart {
+    kind: SignatureKind,
+    /// The digest of the TBSCertificate (32 or 48 bytes used).
+    digest: heapless::Vec<u8, 48>,
+    /// The signature value (a DER ECDSA-Sig-Value or an RSA block).
+    signature: heapless::Vec<u8, 512>,
+}
+
+impl SignedPart {
+    fn of(der: &[u8]) -> Result<Self, Error> {
+        /// ecdsa-with-SHA256 (1.2.840.10045.4.3.2), the AlgorithmIdentifier.
+        const ECDSA_SHA256: &[u8] = &[
+            0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
+        ];
+        /// sha256WithRSAEncryption (1.2.840.113549.1.1.11), with and
+        /// without the NULL parameters.
+        const RSA_SHA256: [&[u8]; 2] = [
+            &[
+                0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05,
+                0x00,
+            ],
+            &[
+                0x30, 0x0b, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b,
+            ],
+        ];
+        /// ecdsa-with-SHA384 (1.2.840.10045.4.3.3).
+        #[cfg(feature = "p384")]
+        const ECDSA_SHA384: &[u8] = &[
+            0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03,
+        ];
+        use sha2::Digest as _;
+        let cert = Certificate::from_der(der)?;
+        let algorithm = cert.signature_algorithm_der();
+        let unverifiable = || Error::from(CertificateRejection::IssuerUnverifiable);
+        let (kind, digest) = if algorithm == ECDSA_SHA256 {
+            let digest = sha2::Sha256::digest(cert.tbs_der());
+            (
+                SignatureKind::EcdsaP256Sha256,
+                heapless::Vec::from_slice(&digest),
+            )
+        } else if RSA_SHA256.contains(&algorithm) {
+            let digest = sha2::Sha256::digest(cert.tbs_der());
+            (
+                SignatureKind::RsaPkcs1Sha256,
+                heapless::Vec::from_slice(&digest),
+            )
+        } else {
+            #[cfg(feature = "p384")]
+            if algorithm == ECDSA_SHA384 {
+                let digest = sha2::Sha384::digest(cert.tbs_der());
+                let digest = heapless::Vec::from_slice(&digest).map_err(|_| unverifiable())?;
+                let signature =
+                    heapless::Vec::from_slice(cert.signature()).map_err(|_| unverifiable())?;
+                return Ok(Self {
+                    kind: SignatureKind::EcdsaP384Sha384,
+                    digest,
+                    signature,
+                });
+            }
+            return Err(unverifiable());
+        };
+        Ok(Self {
+            kind,
+            digest: digest.map_err(|_| unverifiable())?,
+            signature: heapless::Vec::from_slice(cert.signature()).map_err(|_| unverifiable())?,
+        })
+    }
+
+    /// Whether the key of `issuer` (DER) made this signature.
+    fn check_signed_by(&self, issuer: &[u8]) -> Result<(), Error> {
+        let issuer = Certificate::from_der(issuer)?;
+        let key = issuer.public_key_bytes();
+        let verified = match self.kind {
+            SignatureKind::EcdsaP256Sha256 => {
+                use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
+                let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(key)
+                    .map_err(|_| CertificateRejection::IssuerUnverifiable)?;
+                p256::ecdsa::Signature::from_der(&self.signature)
+                    .is_ok_and(|signature| key.verify_prehash(&self.digest, &signature).is_ok())
+            }
+            SignatureKind::RsaPkcs1Sha256 => {
+                crate::rsa::verify_pkcs1_sha256(key, &self.digest, &self.signature)
+                    .ok_or(CertificateRejection::IssuerUnverifiable)?
+            }
+            #[cfg(feature = "p384")]
+            SignatureKind::EcdsaP384Sha384 => {
+                use p384::ecdsa::signature::hazmat::PrehashVerifier as _;
+                let key = p384::ecdsa::VerifyingKey::from_sec1_bytes(key)
+                    .map_err(|_| CertificateRejection::IssuerUnverifiable)?;
+                p384::ecdsa::Signature::from_der(&self.signature)
+                    .is_ok_and(|signature| key.verify_prehash(&self.digest, &signature).is_ok())
+            }
+        };
+        if verified {
+            Ok(())
+        } else {
+            Err(CertificateRejection::NotIssuedByNext.into())
+        }
+    }
+}
+
 /// Where a planned request goes.
 #[derive(Debug, Clone, Copy)]
 enum PlannedUrl<'g> {
@@ -2428,6 +2561,13 @@ pub enum CertificateRejection {
     NotYetValid,
     /// Its validity has ended.
     Expired,
+    /// Its signature does not verify with the next certificate's key.
+    NotIssuedByNext,
+    /// Whether the next certificate signed it cannot be checked: there is
+    /// no next certificate, or its signature is of a kind this build does
+    /// not verify (ECDSA P-256 and RSA with SHA-256 always; P-384 with
+    /// SHA-384 with the `p384` feature).
+    IssuerUnverifiable,
 }
 
 impl From<ProtocolError> for Error {
