@@ -2292,8 +2292,8 @@ pub fn check_certificate(
 }
 
 /// Checks that the certificate `leaf` is signed by the key of `issuer`
-/// (both DER): ECDSA P-256 with SHA-256, RSA (PKCS #1 v1.5, 1024 to 4096
-/// bits) with SHA-256, and with the `p384` feature also P-384 with SHA-384.
+/// (both DER): ECDSA P-256 with SHA-256, RSA (PKCS #1 v1.5, 1,024 to
+/// 2,048 bits) with SHA-256, and with the `p384` feature also P-384 with SHA-384.
 ///
 /// # Errors
 /// [`CertificateRejection::NotIssuedByNext`] when the signature does not
