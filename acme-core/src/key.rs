@@ -224,6 +224,15 @@ pub struct SoftwareKey {
     key: SigningKey,
 }
 
+/// Its one field is p256's signing key, which zeroizes its scalar on drop;
+/// the assertion below fails to compile if that ever stops being so.
+impl zeroize::ZeroizeOnDrop for SoftwareKey {}
+
+const _: () = {
+    const fn zeroized_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+    zeroized_on_drop::<SigningKey>();
+};
+
 impl SoftwareKey {
     /// Loads a raw 32-byte big-endian private scalar.
     ///

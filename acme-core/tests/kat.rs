@@ -198,3 +198,12 @@ fn rfc_9773_certificate_has_pre_1970_dates_reported_as_invalid_not_a_crash() {
         ))
     );
 }
+
+/// Every type that holds private key material zeroizes it on drop
+/// (`ZeroizeOnDrop`); checked when this test compiles.
+#[test]
+fn key_material_is_zeroized_on_drop() {
+    fn zeroized_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+    zeroized_on_drop::<acme_core::SoftwareKey>();
+    zeroized_on_drop::<acme_core::eab::EabKey>();
+}

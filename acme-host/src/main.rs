@@ -153,11 +153,16 @@ struct Common {
     #[arg(long)]
     dns_hook: Option<PathBuf>,
     /// External Account Binding key id.
-    #[arg(long, requires = "eab_hmac_key")]
+    #[arg(long)]
     eab_kid: Option<String>,
-    /// External Account Binding MAC key (base64url, padded or not).
-    #[arg(long, requires = "eab_kid")]
+    /// External Account Binding MAC key (base64url, padded or not). Other
+    /// users can see a command line: prefer --eab-hmac-key-file.
+    #[arg(long, requires = "eab_kid", conflicts_with = "eab_hmac_key_file")]
     eab_hmac_key: Option<RedactedArg>,
+    /// File holding the External Account Binding MAC key (base64url; mode
+    /// 0600: a file others can read is refused).
+    #[arg(long, requires = "eab_kid")]
+    eab_hmac_key_file: Option<PathBuf>,
     /// Account contact, e.g. mailto:ops@example.com (repeatable).
     #[arg(long)]
     contact: Vec<String>,
@@ -214,7 +219,34 @@ impl std::fmt::Debug for RedactedArg {
 }
 
 impl Common {
-    fn settings(&self) -> Settings {
+    /// The EAB MAC key, from the command line or its file.
+    fn eab_hmac_key(&self) -> Result<Option<Zeroizing<String>>, HostError> {
+        if let Some(key) = &self.eab_hmac_key {
+            return Ok(Some(key.0.clone()));
+        }
+        let Some(path) = &self.eab_hmac_key_file else {
+            return Ok(None);
+        };
+        use std::os::unix::fs::PermissionsExt as _;
+        let shown = path.display();
+        let mode = std::fs::metadata(path)
+            .map_err(|e| HostError::Usage(format!("--eab-hmac-key-file {shown}: {e}")))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(HostError::Usage(format!(
+                "--eab-hmac-key-file {shown} can be read by others (mode {:o}); chmod 600 it",
+                mode & 0o777
+            )));
+        }
+        let text = Zeroizing::new(
+            std::fs::read_to_string(path)
+                .map_err(|e| HostError::Usage(format!("--eab-hmac-key-file {shown}: {e}")))?,
+        );
+        Ok(Some(Zeroizing::new(text.trim().to_owned())))
+    }
+
+    fn settings(&self) -> Result<Settings, HostError> {
         let mut s = Settings::new(&self.directory, &self.state_dir);
         s.trust = match &self.ca_file {
             Some(path) => Trust::SystemAnd(path.clone()),
@@ -224,17 +256,21 @@ impl Common {
         s.http01_listen = self.http_listen;
         s.tls_alpn01_listen = self.tls_listen;
         s.dns_hook = self.dns_hook.clone();
-        s.eab = self
-            .eab_kid
-            .clone()
-            .zip(self.eab_hmac_key.as_ref())
-            .map(|(kid, key)| EabBinding::new(kid, key.0.as_str()));
+        s.eab = match (&self.eab_kid, self.eab_hmac_key()?) {
+            (Some(kid), Some(key)) => Some(EabBinding::new(kid, key.as_str())),
+            (None, None) => None,
+            _ => {
+                return Err(HostError::Usage(
+                    "--eab-kid needs --eab-hmac-key-file (or --eab-hmac-key)".into(),
+                ))
+            }
+        };
         s.contact = self.contact.clone();
         s.key_file = self.key_file.clone();
         s.deadline = Duration::from_secs(self.deadline_secs);
         s.io_timeout = Duration::from_secs(self.io_timeout_secs.max(1));
         s.allowed_hosts = self.allow_host.clone();
-        s
+        Ok(s)
     }
 }
 
@@ -308,7 +344,7 @@ fn certificate_json(report: &CertificateReport) -> serde_json::Value {
 fn execute(cli: &Cli, progress: &mut dyn FnMut(&str)) -> Result<serde_json::Value, HostError> {
     match &cli.command {
         Command::Enrol { common, order } => {
-            let mut settings = common.settings();
+            let mut settings = common.settings()?;
             settings.fetch_alternates = order.alternates;
             let mut session = Session::open(settings)?;
             let report = session.enrol(&order.spec()?, progress)?;
@@ -320,7 +356,7 @@ fn execute(cli: &Cli, progress: &mut dyn FnMut(&str)) -> Result<serde_json::Valu
             order,
             if_due,
         } => {
-            let mut settings = common.settings();
+            let mut settings = common.settings()?;
             settings.fetch_alternates = order.alternates;
             let mut session = Session::open(settings)?;
             let mut spec = order.spec()?;
@@ -367,13 +403,13 @@ fn execute(cli: &Cli, progress: &mut dyn FnMut(&str)) -> Result<serde_json::Valu
                 })?),
                 None => None,
             };
-            let mut session = Session::open(common.settings())?;
+            let mut session = Session::open(common.settings()?)?;
             session.revoke(reason, matches!(by, RevokeBy::Certificate), progress)?;
             eprintln!("certificate revoked");
             Ok(serde_json::json!({"revoked": true, "reason": reason.map(RevocationReason::name)}))
         }
         Command::Account { common, action } => {
-            let mut session = Session::open(common.settings())?;
+            let mut session = Session::open(common.settings()?)?;
             let contact: Vec<&str> = common.contact.iter().map(String::as_str).collect();
             let output = match action {
                 AccountAction::Show => session.account(Goal::FetchAccount, progress)?,

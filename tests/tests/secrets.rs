@@ -275,6 +275,51 @@ fn no_key_or_mac_key_in_the_most_verbose_output() {
         secrets.push(("the refused account key", part));
     }
     assert_no_secret(&refused, &secrets, "refused enrolment");
+
+    // The MAC key from a file, which no other user can see on the command
+    // line; the file must be private.
+    let key_file = pebble.dir().join("eab-hmac.key");
+    std::fs::write(&key_file, format!("{mac_b64url}\n")).unwrap();
+    let from_file = |state: &Path| -> Output {
+        let args = [
+            "-vv",
+            "--json",
+            "enrol",
+            "--identifier",
+            "dns:file.device.test",
+        ];
+        acme_at(BIN, &pebble.directory_url, &pebble.ca_file, state, &args)
+            .args(["--http-listen", &format!("127.0.0.1:{http_port}")])
+            .args(["--eab-kid", "kid-secrets", "--eab-hmac-key-file"])
+            .arg(&key_file)
+            .output()
+            .unwrap()
+    };
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let readable = from_file(&pebble.dir().join("state").join("readable-eab"));
+    assert_eq!(
+        readable.status.code(),
+        Some(2),
+        "{}",
+        describe_output(&readable)
+    );
+    assert!(
+        String::from_utf8_lossy(&readable.stderr).contains("can be read by others"),
+        "{}",
+        describe_output(&readable)
+    );
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let state = pebble.dir().join("state").join("eab-from-file");
+    let enrolled = from_file(&state);
+    assert!(enrolled.status.success(), "{}", describe_output(&enrolled));
+    for part in key_secrets(&state.join("account.key")) {
+        secrets.push(("the account key of the file enrolment", part));
+    }
+    assert_no_secret(
+        &enrolled,
+        &secrets,
+        "enrolment with the MAC key from a file",
+    );
 }
 
 #[test]
