@@ -7,19 +7,18 @@ use crate::error::HostError;
 /// Parses a PEM certificate chain into DER certificates.
 ///
 /// # Errors
-/// [`HostError::Internal`] for malformed PEM.
+/// [`HostError::Protocol`] for malformed PEM, and
+/// [`HostError::CertificateRefused`] for a certificate that does not parse.
 pub fn chain_ders(pem: &[u8]) -> Result<Vec<Vec<u8>>, HostError> {
     let mut out = Vec::new();
     for block in acme_core::pem::certificates(pem) {
-        let block = block.map_err(|e| HostError::Internal(e.to_string()))?;
+        let block = block.map_err(HostError::Protocol)?;
         let mut der = vec![0u8; block.decoded_len()];
-        let n = block
-            .decode(&mut der)
-            .map_err(|e| HostError::Internal(e.to_string()))?
-            .len();
+        let n = block.decode(&mut der).map_err(HostError::Protocol)?.len();
         der.truncate(n);
-        let _ = x509_cert::Certificate::from_der(&der)
-            .map_err(|e| HostError::Internal(format!("certificate: {e}")))?;
+        let _ = x509_cert::Certificate::from_der(&der).map_err(|e| {
+            HostError::CertificateRefused(format!("a certificate does not parse: {e}"))
+        })?;
         out.push(der);
     }
     Ok(out)
@@ -31,13 +30,9 @@ pub fn chain_ders(pem: &[u8]) -> Result<Vec<Vec<u8>>, HostError> {
 /// issuer to check against and is refused.
 ///
 /// # Errors
-/// [`HostError::Internal`] saying what does not hold.
+/// [`HostError::CertificateRefused`] saying what does not hold.
 pub fn check_leaf_issued_by_next(ders: &[Vec<u8>]) -> Result<(), HostError> {
-    let refuse = |what: String| {
-        HostError::Internal(format!(
-            "the issued chain was refused and nothing was saved: {what}"
-        ))
-    };
+    let refuse = HostError::CertificateRefused;
     let (Some(leaf), Some(issuer)) = (ders.first(), ders.get(1)) else {
         return Err(refuse(
             "the CA sent no issuer certificate after the leaf".into(),

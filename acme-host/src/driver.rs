@@ -101,7 +101,7 @@ pub fn core_error<const N: usize>(client: &Client<'_, N>, error: acme_core::Erro
         acme_core::Error::Protocol(acme_core::client::ProtocolError::RetriesExhausted) => {
             HostError::Network(error.to_string())
         }
-        other => HostError::Internal(other.to_string()),
+        other => HostError::Protocol(other),
     }
 }
 

@@ -4,6 +4,7 @@ use std::fmt;
 
 /// What went wrong, grouped the way the exit code reports it.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum HostError {
     /// The command line or configuration is unusable.
     Usage(String),
@@ -13,7 +14,16 @@ pub enum HostError {
     Network(String),
     /// A local file problem (state directory, keys).
     Storage(String),
-    /// Anything else, including protocol violations by the server.
+    /// The server's answer failed the client's own checks: malformed HTTP,
+    /// JSON or PEM, a URL it may not follow, a response that the protocol
+    /// does not allow there, or a certificate that does not match the
+    /// request. The core's typed error says which.
+    Protocol(acme_core::Error),
+    /// A certificate chain the CA issued was refused before anything was
+    /// saved: its leaf is not signed by the next certificate, or a
+    /// certificate in it does not parse.
+    CertificateRefused(String),
+    /// Anything else.
     Internal(String),
 }
 
@@ -27,7 +37,7 @@ impl HostError {
             HostError::Refused(_) => 3,
             HostError::Network(_) => 4,
             HostError::Storage(_) => 5,
-            HostError::Internal(_) => 6,
+            HostError::Protocol(_) | HostError::CertificateRefused(_) | HostError::Internal(_) => 6,
         }
     }
 
@@ -39,6 +49,8 @@ impl HostError {
             HostError::Refused(_) => "refused",
             HostError::Network(_) => "network",
             HostError::Storage(_) => "storage",
+            HostError::Protocol(_) => "protocol",
+            HostError::CertificateRefused(_) => "certificate",
             HostError::Internal(_) => "internal",
         }
     }
@@ -51,12 +63,24 @@ impl fmt::Display for HostError {
             HostError::Refused(m) => write!(f, "refused by the server: {m}"),
             HostError::Network(m) => write!(f, "network: {m}"),
             HostError::Storage(m) => write!(f, "state: {m}"),
+            HostError::Protocol(e) => write!(f, "protocol: {e}"),
+            HostError::CertificateRefused(m) => write!(
+                f,
+                "certificate: the issued chain was refused and nothing was saved: {m}"
+            ),
             HostError::Internal(m) => write!(f, "error: {m}"),
         }
     }
 }
 
-impl std::error::Error for HostError {}
+impl std::error::Error for HostError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            HostError::Protocol(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// Storage errors from std I/O, naming the path.
 pub(crate) fn storage(path: &std::path::Path, e: impl fmt::Display) -> HostError {

@@ -323,7 +323,7 @@ impl Transport {
                 // A body the receive buffer cannot hold would not fit on a
                 // second try either: refused at once, not retried.
                 Err(e @ acme_core::Error::Http(HttpError::BodyTooLarge { .. })) => {
-                    return Err(Attempt::Failed(HostError::Internal(e.to_string())))
+                    return Err(Attempt::Failed(HostError::Protocol(e)))
                 }
                 Err(e) => {
                     return Err(Attempt::Failed(HostError::Network(format!(

@@ -323,7 +323,7 @@ fn deactivated_account_cannot_order() {
     assert_eq!(output.account.unwrap().status, "deactivated");
     let refused = session.enrol(&spec(&["dns:deact.device.test"]), &mut |_| {});
     match refused {
-        Err(e @ (HostError::Refused(_) | HostError::Internal(_))) => {
+        Err(e @ (HostError::Refused(_) | HostError::Protocol(_) | HostError::Internal(_))) => {
             let m = e.to_string();
             assert!(
                 m.contains("unauthorized") || m.contains("deactivated"),
