@@ -110,3 +110,36 @@ pub fn workspace_root() -> std::path::PathBuf {
         .map(std::path::Path::to_path_buf)
         .unwrap_or_default()
 }
+
+/// Writes a fresh self-signed P-256 CA certificate (PEM), from a key that
+/// is then thrown away, to `dir/other-ca.pem` and returns its path: a
+/// trust anchor that trusts nothing a test's Pebble serves.
+///
+/// # Panics
+/// When the `openssl` command is missing or fails.
+#[must_use]
+pub fn unrelated_ca(dir: &std::path::Path) -> std::path::PathBuf {
+    let pem = dir.join("other-ca.pem");
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-subj", "/CN=another CA", "-days", "1", "-keyout"])
+        .arg(dir.join("other-ca.key"))
+        .arg("-out")
+        .arg(&pem)
+        .output()
+        .expect("openssl (apt-get install openssl)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_file(dir.join("other-ca.key"));
+    pem
+}

@@ -195,6 +195,17 @@ struct ZonePublisher<'s> {
     provider_down: bool,
 }
 
+impl<'s> ZonePublisher<'s> {
+    fn new(server: &'s RefCell<FakeAcme>, provider_down: bool) -> Self {
+        Self {
+            server,
+            published: Vec::new(),
+            removed: Vec::new(),
+            provider_down,
+        }
+    }
+}
+
 impl Dns01Publisher for ZonePublisher<'_> {
     type Error = &'static str;
 
@@ -220,12 +231,7 @@ impl Dns01Publisher for ZonePublisher<'_> {
 fn dns01_is_answered_through_the_application_callback() {
     let server = RefCell::new(FakeAcme::new(Quirks::default()));
     let mut store = RamStore::<4096>::new();
-    let mut solver = Dns01Solver::new(ZonePublisher {
-        server: &server,
-        published: Vec::new(),
-        removed: Vec::new(),
-        provider_down: false,
-    });
+    let mut solver = Dns01Solver::new(ZonePublisher::new(&server, false));
     let (_, certificates) =
         enrol_with(&server, &mut store, &mut solver, ChallengeType::Dns01).unwrap();
     assert_eq!(certificates.len(), 1);
@@ -250,12 +256,7 @@ fn dns01_is_answered_through_the_application_callback() {
 fn a_dns01_publisher_that_fails_stops_the_run_with_its_error_kept() {
     let server = RefCell::new(FakeAcme::new(Quirks::default()));
     let mut store = RamStore::<4096>::new();
-    let mut solver = Dns01Solver::new(ZonePublisher {
-        server: &server,
-        published: Vec::new(),
-        removed: Vec::new(),
-        provider_down: true,
-    });
+    let mut solver = Dns01Solver::new(ZonePublisher::new(&server, true));
     let result = enrol_with(&server, &mut store, &mut solver, ChallengeType::Dns01);
     assert_eq!(result.unwrap_err(), Error::Challenge);
     assert_eq!(solver.last_error(), Some(&"the DNS provider is down"));

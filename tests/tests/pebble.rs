@@ -461,27 +461,7 @@ fn list_orders_across_pages() {
 #[test]
 fn a_ca_whose_certificate_is_not_trusted_is_refused_once() {
     let env = start(&[]);
-    let other_ca = env.pebble.dir().join("other-ca.pem");
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args(["-nodes", "-subj", "/CN=another CA", "-days", "1", "-keyout"])
-        .arg(env.pebble.dir().join("other-ca.key"))
-        .arg("-out")
-        .arg(&other_ca)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let other_ca = acme_tests::unrelated_ca(env.pebble.dir());
     let mut settings = env.settings(ChallengeType::Http01);
     settings.trust = Trust::Only(other_ca);
     let mut session = Session::open(settings).unwrap();

@@ -355,27 +355,7 @@ fn device_refuses_a_ca_it_cannot_verify() {
         .unwrap()
         .as_secs();
     // A trust anchor from another CA.
-    let other_ca = pebble.dir().join("other-ca.pem");
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args(["-nodes", "-subj", "/CN=another CA", "-days", "1", "-keyout"])
-        .arg(pebble.dir().join("other-ca.key"))
-        .arg("-out")
-        .arg(&other_ca)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let other_ca = acme_tests::unrelated_ca(pebble.dir());
 
     let cases = [
         Refusal {
