@@ -12,7 +12,7 @@ use der::asn1::{GeneralizedTime, ObjectIdentifier, UtcTime};
 use der::{Decode, Header, Reader, SliceReader};
 
 use crate::b64;
-use crate::der_util::{OID_AUTHORITY_KEY_ID, OID_SUBJECT_ALT_NAME};
+use crate::der_util::{OID_AUTHORITY_KEY_ID, OID_BASIC_CONSTRAINTS, OID_SUBJECT_ALT_NAME};
 use crate::{CertificateError, Error};
 
 /// DER tag bytes used below.
@@ -325,6 +325,19 @@ impl<'a> Certificate<'a> {
         self.signature_algorithm
     }
 
+    /// The outer signature algorithm: its OID (DER contents) and its
+    /// parameters (their whole DER, empty when absent).
+    ///
+    /// # Errors
+    /// [`CertificateError::MalformedDer`] when the `AlgorithmIdentifier`
+    /// holds no OID.
+    pub fn signature_algorithm(&self) -> Result<(&'a [u8], &'a [u8]), Error> {
+        let mut outer = Cursor::new(self.signature_algorithm, 0);
+        let mut fields = Cursor::of(&outer.expect(tag::SEQUENCE)?);
+        let oid = fields.expect(tag::OID)?;
+        Ok((oid.value, fields.rest))
+    }
+
     /// The signature bits (for ECDSA, a DER `Ecdsa-Sig-Value`).
     #[must_use]
     pub fn signature(&self) -> &'a [u8] {
@@ -369,6 +382,16 @@ impl<'a> Certificate<'a> {
         let ext = self.extension(&OID_SUBJECT_ALT_NAME)?;
         let cursor = san_cursor(ext.value, 0).ok()?;
         Some(SubjectAltNames { cursor })
+    }
+
+    /// Whether its basicConstraints extension says it is a CA (`cA:
+    /// TRUE`): only a CA certificate may sign others.
+    #[must_use]
+    pub fn is_ca(&self) -> bool {
+        // SEQUENCE { cA BOOLEAN TRUE, ... }: DER encodes TRUE as 0xFF, and
+        // a cA of FALSE is left out (DEFAULT FALSE).
+        self.extension(&OID_BASIC_CONSTRAINTS)
+            .is_some_and(|extension| matches!(extension.value, [0x30, _, 0x01, 0x01, 0xff, ..]))
     }
 
     /// The AuthorityKeyIdentifier's keyIdentifier, if present.

@@ -20,6 +20,16 @@ pub(crate) const OID_EC_PUBLIC_KEY: ObjectIdentifier =
 /// ecdsa-with-SHA256 (RFC 5758).
 pub(crate) const OID_ECDSA_SHA256: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
+/// ecdsa-with-SHA384 (RFC 5758).
+#[cfg(feature = "p384")]
+pub(crate) const OID_ECDSA_SHA384: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
+/// sha256WithRSAEncryption (RFC 4055).
+pub(crate) const OID_SHA256_WITH_RSA: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
+/// basicConstraints.
+pub(crate) const OID_BASIC_CONSTRAINTS: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("2.5.29.19");
 /// commonName.
 pub(crate) const OID_COMMON_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
 /// subjectAltName.

@@ -133,9 +133,6 @@ impl core::fmt::Display for TlsFailure {
     }
 }
 
-/// The OID of basicConstraints, 2.5.29.19, as DER contents.
-const BASIC_CONSTRAINTS: &[u8] = &[0x55, 0x1d, 0x13];
-
 /// The longest host name kept for verification.
 const MAX_HOST_LEN: usize = 253;
 
@@ -171,7 +168,7 @@ impl<'v> StrictVerifier<'v> {
         }
         for entry in entries {
             let issuer = inspect(Some(entry))?;
-            if !is_ca(&issuer) {
+            if !issuer.is_ca() {
                 return Err(TlsFailure::NotCa);
             }
             check_validity(&issuer, now)?;
@@ -225,15 +222,6 @@ fn check_validity(cert: &Inspected<'_>, now: Option<u64>) -> Result<(), TlsFailu
         return Err(TlsFailure::OutsideValidity);
     }
     Ok(())
-}
-
-/// Whether the certificate's basicConstraints say it is a CA.
-fn is_ca(cert: &Inspected<'_>) -> bool {
-    cert.extensions()
-        .find(|extension| extension.oid == BASIC_CONSTRAINTS)
-        // SEQUENCE { cA BOOLEAN TRUE, ... }: DER encodes TRUE as 0xFF, and
-        // a cA of FALSE is left out (DEFAULT FALSE).
-        .is_some_and(|extension| matches!(extension.value, [0x30, _, 0x01, 0x01, 0xff, ..]))
 }
 
 /// Whether a `dNSName` of the leaf's subjectAltName matches `host`.

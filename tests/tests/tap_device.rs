@@ -132,6 +132,21 @@ struct Boot {
     output: String,
 }
 
+impl Boot {
+    /// Panics unless the boot failed (exit code 1) with a `result failed:`
+    /// line that says `says`.
+    fn assert_failed_saying(&self, says: &str, case: &str) {
+        assert_eq!(self.code, 1, "{case}: device output:\n{}", self.output);
+        assert!(
+            self.output
+                .lines()
+                .any(|line| line.starts_with("result failed: ") && line.contains(says)),
+            "{case}: expected a result line saying '{says}':\n{}",
+            self.output
+        );
+    }
+}
+
 impl Device {
     fn new(root: &Path, name: &str) -> Self {
         let dir = root.join(name);
@@ -395,14 +410,7 @@ fn device_refuses_a_ca_it_cannot_verify() {
         let settings = [setting];
         let device = Device::new(pebble.dir(), name);
         let boot = device.boot_configured(&pebble, &settings);
-        assert_eq!(boot.code, 1, "{name}: device output:\n{}", boot.output);
-        assert!(
-            boot.output.contains(&format!(
-                "result failed: the CA's TLS certificate {refusal}"
-            )) || boot.output.contains(refusal),
-            "{name}: expected '{refusal}' in the device output:\n{}",
-            boot.output
-        );
+        boot.assert_failed_saying(refusal, name);
         assert!(!device.dir.join("cert.pem").exists(), "{name}");
     }
     assert_eq!(
@@ -424,13 +432,7 @@ fn device_refuses_a_ca_it_cannot_verify() {
     });
     let device = Device::new(forged.dir(), "forged-chain");
     let boot = device.boot(&forged, None);
-    assert_eq!(boot.code, 1, "device output:\n{}", boot.output);
-    assert!(
-        boot.output
-            .contains("is not a CA certificate (basicConstraints)"),
-        "device output:\n{}",
-        boot.output
-    );
+    boot.assert_failed_saying("is not a CA certificate (basicConstraints)", "forged chain");
     assert_eq!(pebble_handled(&forged), 0);
     drop(forged);
     drop(namespace);
@@ -452,13 +454,7 @@ fn device_enrols_with_the_small_buffers_and_refuses_unusable_ones() {
 
     let unusable = Device::new(pebble.dir(), "unusable");
     let boot = unusable.boot_with(&pebble, None, Some("16640,128,4096,2048,2048,4096"));
-    assert_eq!(boot.code, 1, "device output:\n{}", boot.output);
-    assert!(
-        boot.output
-            .contains("result failed: a lent buffer is too small"),
-        "device output:\n{}",
-        boot.output
-    );
+    boot.assert_failed_saying("a lent buffer is too small", "unusable buffers");
     drop(pebble);
     drop(namespace);
 }

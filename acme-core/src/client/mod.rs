@@ -2324,56 +2324,30 @@ struct SignedPart {
 
 impl SignedPart {
     fn of(der: &[u8]) -> Result<Self, Error> {
-        /// ecdsa-with-SHA256 (1.2.840.10045.4.3.2), the AlgorithmIdentifier.
-        const ECDSA_SHA256: &[u8] = &[
-            0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
-        ];
-        /// sha256WithRSAEncryption (1.2.840.113549.1.1.11), with and
-        /// without the NULL parameters.
-        const RSA_SHA256: [&[u8]; 2] = [
-            &[
-                0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05,
-                0x00,
-            ],
-            &[
-                0x30, 0x0b, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b,
-            ],
-        ];
-        /// ecdsa-with-SHA384 (1.2.840.10045.4.3.3).
-        #[cfg(feature = "p384")]
-        const ECDSA_SHA384: &[u8] = &[
-            0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03,
-        ];
+        use crate::der_util::{OID_ECDSA_SHA256, OID_SHA256_WITH_RSA};
         use sha2::Digest as _;
         let cert = Certificate::from_der(der)?;
-        let algorithm = cert.signature_algorithm_der();
         let unverifiable = || Error::from(CertificateRejection::IssuerUnverifiable);
-        let (kind, digest) = if algorithm == ECDSA_SHA256 {
-            let digest = sha2::Sha256::digest(cert.tbs_der());
-            (
+        let (oid, parameters) = cert.signature_algorithm().map_err(|_| unverifiable())?;
+        // ECDSA takes no parameters (RFC 5758); RSA a NULL or none.
+        let no_parameters = parameters.is_empty();
+        let null_or_none = no_parameters || parameters == [0x05, 0x00];
+        let tbs = cert.tbs_der();
+        let (kind, digest) = match oid {
+            oid if oid == OID_ECDSA_SHA256.as_bytes() && no_parameters => (
                 SignatureKind::EcdsaP256Sha256,
-                heapless::Vec::from_slice(&digest),
-            )
-        } else if RSA_SHA256.contains(&algorithm) {
-            let digest = sha2::Sha256::digest(cert.tbs_der());
-            (
+                heapless::Vec::from_slice(&sha2::Sha256::digest(tbs)),
+            ),
+            oid if oid == OID_SHA256_WITH_RSA.as_bytes() && null_or_none => (
                 SignatureKind::RsaPkcs1Sha256,
-                heapless::Vec::from_slice(&digest),
-            )
-        } else {
+                heapless::Vec::from_slice(&sha2::Sha256::digest(tbs)),
+            ),
             #[cfg(feature = "p384")]
-            if algorithm == ECDSA_SHA384 {
-                let digest = sha2::Sha384::digest(cert.tbs_der());
-                let digest = heapless::Vec::from_slice(&digest).map_err(|_| unverifiable())?;
-                let signature =
-                    heapless::Vec::from_slice(cert.signature()).map_err(|_| unverifiable())?;
-                return Ok(Self {
-                    kind: SignatureKind::EcdsaP384Sha384,
-                    digest,
-                    signature,
-                });
-            }
-            return Err(unverifiable());
+            oid if oid == crate::der_util::OID_ECDSA_SHA384.as_bytes() && no_parameters => (
+                SignatureKind::EcdsaP384Sha384,
+                heapless::Vec::from_slice(&sha2::Sha384::digest(tbs)),
+            ),
+            _ => return Err(unverifiable()),
         };
         Ok(Self {
             kind,
