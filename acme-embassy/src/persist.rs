@@ -36,8 +36,7 @@ pub trait SnapshotStore {
 #[derive(Debug, Clone, Default)]
 pub struct RamStore<const N: usize> {
     data: heapless::Vec<u8, N>,
-    /// How many times a snapshot was saved.
-    pub saves: usize,
+    saves: usize,
 }
 
 /// The RAM store is full.
@@ -61,6 +60,12 @@ impl<const N: usize> RamStore<N> {
             data: heapless::Vec::new(),
             saves: 0,
         }
+    }
+
+    /// How many times a snapshot was saved.
+    #[must_use]
+    pub const fn saves(&self) -> usize {
+        self.saves
     }
 }
 
@@ -99,6 +104,62 @@ impl core::fmt::Display for InvalidFlashRange {
 
 impl core::error::Error for InvalidFlashRange {}
 
+/// Why a [`FlashStore`] could not load or save.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum FlashStoreError<E> {
+    /// The flash driver failed.
+    Flash(E),
+    /// The stored items do not check out: the range must be erased (the
+    /// device then enrols afresh, with a new account unless its key is
+    /// kept elsewhere).
+    Corrupted,
+    /// A buffer is too small: `needed` bytes are needed. The scratch buffer
+    /// must hold the largest snapshot plus its item header; the load buffer
+    /// the snapshot.
+    BufferTooSmall {
+        /// The bytes needed.
+        needed: usize,
+    },
+    /// The snapshot never fits the range, even erased.
+    TooBig,
+    /// The storage library reported a failure of its own.
+    Storage,
+}
+
+impl<E: core::fmt::Debug> core::fmt::Display for FlashStoreError<E> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Flash(e) => write!(f, "flash driver: {e:?}"),
+            Self::Corrupted => f.write_str("the snapshot area is corrupted; erase it"),
+            Self::BufferTooSmall { needed } => write!(f, "buffer too small: {needed} bytes needed"),
+            Self::TooBig => f.write_str("the snapshot does not fit the flash range"),
+            Self::Storage => f.write_str("sequential-storage failed"),
+        }
+    }
+}
+
+impl<E: core::fmt::Debug> core::error::Error for FlashStoreError<E> {}
+
+impl<E> FlashStoreError<E> {
+    /// The kind of a sequential-storage failure (a function, not a `From`
+    /// impl, so that sequential-storage stays out of the public API).
+    fn of(e: sequential_storage::Error<E>) -> Self {
+        use sequential_storage::Error as S;
+        match e {
+            S::Storage { value, .. } => Self::Flash(value),
+            S::Corrupted { .. } => Self::Corrupted,
+            S::BufferTooSmall(needed) => Self::BufferTooSmall { needed },
+            S::ItemTooBig | S::BufferTooBig => Self::TooBig,
+            // FullStorage cannot happen with one key (old items are
+            // reclaimed); a logic bug or a serialization failure is the
+            // library's own.
+            _ => Self::Storage,
+        }
+    }
+}
+
 /// The key the snapshot is stored under.
 const SNAPSHOT_KEY: u8 = 0xAC;
 
@@ -133,16 +194,22 @@ impl<'s, F: NorFlash> FlashStore<'s, F> {
 }
 
 impl<F: NorFlash> SnapshotStore for FlashStore<'_, F> {
-    type Error = sequential_storage::Error<F::Error>;
+    type Error = FlashStoreError<F::Error>;
 
     async fn load<'b>(&mut self, buf: &'b mut [u8]) -> Result<Option<&'b [u8]>, Self::Error> {
-        let found: Option<&[u8]> = self.map.fetch_item(self.scratch, &SNAPSHOT_KEY).await?;
+        let found: Option<&[u8]> = self
+            .map
+            .fetch_item(self.scratch, &SNAPSHOT_KEY)
+            .await
+            .map_err(FlashStoreError::of)?;
         let Some(found) = found else {
             return Ok(None);
         };
         let dst = buf
             .get_mut(..found.len())
-            .ok_or(sequential_storage::Error::BufferTooSmall(found.len()))?;
+            .ok_or(FlashStoreError::BufferTooSmall {
+                needed: found.len(),
+            })?;
         dst.copy_from_slice(found);
         Ok(Some(dst))
     }
@@ -151,5 +218,6 @@ impl<F: NorFlash> SnapshotStore for FlashStore<'_, F> {
         self.map
             .store_item(self.scratch, &SNAPSHOT_KEY, &snapshot)
             .await
+            .map_err(FlashStoreError::of)
     }
 }

@@ -5,15 +5,13 @@
 //! enrols against it; with `DIRECTORY_URL CA_FILE STATE_DIR` it uses that CA.
 //!
 //! ```text
-//! cargo run -p acme-host --example enrol
+//! cargo run -p acme-host --features pebble --example enrol
 //! ```
 
 use std::net::SocketAddr;
 
-use acme_host::ops::{OrderSpec, OwnedIdentifier, Session, Settings};
 use acme_host::pebble::{free_port, LocalPebble, PebbleOptions};
-use acme_host::tls::Trust;
-use acme_host::HostError;
+use acme_host::{HostError, Identifier, OrderSpec, Session, Settings, Trust};
 
 fn enrol(
     directory: &str,
@@ -31,10 +29,7 @@ fn enrol(
     // Keys and progress live in the state directory (keys mode 0600);
     // rerunning resumes an unfinished enrolment instead of starting over.
     let mut session = Session::open(settings)?;
-    let order = OrderSpec {
-        identifiers: vec![OwnedIdentifier::parse("dns:device.example.test")?],
-        ..OrderSpec::default()
-    };
+    let order = OrderSpec::new([Identifier::parse("dns:device.example.test")?]);
     let report = session.enrol(&order, &mut |step| eprintln!("  {step}"))?;
 
     // The chain was checked against the device key and the identifiers

@@ -9,7 +9,7 @@ use crate::error::HostError;
 /// # Errors
 /// [`HostError::Protocol`] for malformed PEM, and
 /// [`HostError::CertificateRefused`] for a certificate that does not parse.
-pub fn chain_ders(pem: &[u8]) -> Result<Vec<Vec<u8>>, HostError> {
+pub(crate) fn chain_ders(pem: &[u8]) -> Result<Vec<Vec<u8>>, HostError> {
     let mut out = Vec::new();
     for block in acme_core::pem::certificates(pem) {
         let block = block.map_err(HostError::Protocol)?;
@@ -31,7 +31,7 @@ pub fn chain_ders(pem: &[u8]) -> Result<Vec<Vec<u8>>, HostError> {
 ///
 /// # Errors
 /// [`HostError::CertificateRefused`] saying what does not hold.
-pub fn check_leaf_issued_by_next(ders: &[Vec<u8>]) -> Result<(), HostError> {
+pub(crate) fn check_leaf_issued_by_next(ders: &[Vec<u8>]) -> Result<(), HostError> {
     let refuse = HostError::CertificateRefused;
     let (Some(leaf), Some(issuer)) = (ders.first(), ders.get(1)) else {
         return Err(refuse(
@@ -69,12 +69,6 @@ impl webpki::ExtendedKeyUsageValidator for AnyKeyPurpose {
     fn validate(&self, _: webpki::KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
         Ok(())
     }
-}
-
-/// PEM text of one DER certificate.
-#[must_use]
-pub fn pem_of(der: &[u8]) -> String {
-    der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, der).unwrap_or_default()
 }
 
 #[cfg(test)]

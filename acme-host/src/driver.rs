@@ -1,7 +1,7 @@
 //! The blocking loop that drives an acme-core [`Client`] over a
 //! [`Transport`], answering challenges with the built-in responders.
 
-use std::time::{Instant as StdInstant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant as StdInstant, SystemTime, UNIX_EPOCH};
 
 use acme_core::client::{Client, Event, Handled};
 use acme_core::http::Method;
@@ -10,12 +10,13 @@ use acme_core::time::{Instant, UnixTime};
 
 use crate::error::HostError;
 use crate::responders::{Dns01Hook, Http01Responder, TlsAlpn01Responder};
+use crate::session::RenewalInfo;
 use crate::store::{names, StateDir};
 use crate::transport::Transport;
 
 /// The responders available to answer challenges.
 #[derive(Default)]
-pub struct Responders {
+pub(crate) struct Responders {
     /// http-01.
     pub http01: Option<Http01Responder>,
     /// tls-alpn-01.
@@ -26,7 +27,7 @@ pub struct Responders {
 
 /// What a run produced.
 #[derive(Debug, Default)]
-pub struct RunOutput {
+pub(crate) struct RunOutput {
     /// Certificate chains (PEM): the default first, then alternates.
     pub certificates: Vec<Vec<u8>>,
     /// Alternate chains the server offered.
@@ -35,8 +36,8 @@ pub struct RunOutput {
     pub account: Option<AccountSummary>,
     /// Order URLs, for list-orders.
     pub orders: Vec<String>,
-    /// ARI: (window start, window end, explanation URL, Retry-After seconds).
-    pub renewal_info: Option<(String, String, Option<String>, Option<u64>)>,
+    /// The ARI answer, for the renewal-info goal.
+    pub renewal_info: Option<RenewalInfo>,
     /// The snapshot written after a certificate arrived, held back: it no
     /// longer knows the order, so it must reach the disk only after the
     /// certificate does (a crash in between would otherwise leave neither,
@@ -57,7 +58,7 @@ pub struct AccountSummary {
 }
 
 /// Options for one run.
-pub struct RunOptions<'s> {
+pub(crate) struct RunOptions<'s> {
     /// Give up after this instant.
     pub deadline: StdInstant,
     /// Where to save the snapshot whenever it changes.
@@ -69,7 +70,10 @@ pub struct RunOptions<'s> {
 }
 
 /// Maps a core error to a host error, with the server's problem document.
-pub fn core_error<const N: usize>(client: &Client<'_, N>, error: acme_core::Error) -> HostError {
+pub(crate) fn core_error<const N: usize>(
+    client: &Client<'_, N>,
+    error: acme_core::Error,
+) -> HostError {
     match error {
         acme_core::Error::Server(e) => {
             let p = client.problem();
@@ -146,7 +150,7 @@ fn save_snapshot<const N: usize>(
 ///
 /// # Errors
 /// The failure, mapped to a [`HostError`].
-pub fn run<const N: usize>(
+pub(crate) fn run<const N: usize>(
     client: &mut Client<'_, N>,
     transport: &mut Transport,
     responders: &Responders,
@@ -313,12 +317,17 @@ pub fn run<const N: usize>(
                     }
                     None => None,
                 };
-                output.renewal_info = Some((
-                    info.suggested_window.start.raw().to_owned(),
-                    info.suggested_window.end.raw().to_owned(),
-                    info.explanation_url.map(|u| u.raw().to_owned()),
-                    retry,
-                ));
+                // The core checked that both ends parse, start first.
+                let (start, end) = info.suggested_window.bounds().ok_or_else(|| {
+                    HostError::Internal("the renewal window does not parse".into())
+                })?;
+                let time = |t: UnixTime| UNIX_EPOCH + Duration::from_secs(t.0);
+                output.renewal_info = Some(RenewalInfo {
+                    window_start: time(start),
+                    window_end: time(end),
+                    explanation_url: info.explanation_url.map(|u| u.raw().to_owned()),
+                    retry_after: retry.map(Duration::from_secs),
+                });
             }
             Ok(_) => {}
             Err(e) => return Err(core_error(client, e)),

@@ -4,18 +4,16 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use zeroize::Zeroizing;
 
-use acme_core::client::{Goal, RevocationReason};
-use acme_core::msg::ChallengeType;
-use acme_host::error::HostError;
-use acme_host::ops::{
-    CertificateReport, EabBinding, OrderSpec, OwnedIdentifier, Session, Settings,
-};
+#[cfg(feature = "pebble")]
 use acme_host::pebble::{free_port, LocalPebble, PebbleOptions};
-use acme_host::tls::Trust;
+use acme_host::{
+    AccountReport, CertificateReport, ChallengeType, EabBinding, HostError, Identifier, OrderSpec,
+    RevocationReason, RevokeWith, Session, Settings, Trust, SAVING_CERTIFICATE,
+};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// An ACME client for devices: enrol, renew and revoke certificates.
@@ -73,6 +71,7 @@ enum Command {
         action: AccountAction,
     },
     /// Start a local Pebble CA and enrol a device certificate against it.
+    #[cfg(feature = "pebble")]
     Demo {
         /// The identifier to enrol.
         #[arg(long, default_value = "dns:device.demo.test")]
@@ -276,17 +275,16 @@ impl Common {
 
 impl OrderArgs {
     fn spec(&self) -> Result<OrderSpec, HostError> {
-        Ok(OrderSpec {
-            identifiers: self
-                .identifiers
-                .iter()
-                .map(|i| OwnedIdentifier::parse(i))
-                .collect::<Result<_, _>>()?,
-            profile: self.profile.clone(),
-            not_before: self.not_before.clone(),
-            not_after: self.not_after.clone(),
-            replaces: None,
-        })
+        let identifiers: Vec<Identifier> = self
+            .identifiers
+            .iter()
+            .map(|i| Identifier::parse(i))
+            .collect::<Result<_, _>>()?;
+        let mut spec = OrderSpec::new(identifiers);
+        spec.profile = self.profile.clone();
+        spec.not_before = self.not_before.clone();
+        spec.not_after = self.not_after.clone();
+        Ok(spec)
     }
 }
 
@@ -318,13 +316,27 @@ fn print_certificate(report: &CertificateReport) {
     eprintln!("  SANs:     {}", report.sans.join(", "));
     eprintln!(
         "  valid:    {} .. {} (Unix seconds)",
-        report.not_before, report.not_after
+        unix_seconds(report.not_before),
+        unix_seconds(report.not_after)
     );
     eprintln!("  issuer:   {}", report.issuer);
     eprintln!("  serial:   {}", report.serial);
     for alt in &report.alternates {
         eprintln!("  alternate chain saved to {}", alt.display());
     }
+}
+
+/// Seconds since the Unix epoch, as the tool prints times.
+fn unix_seconds(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn print_account(account: &AccountReport) {
+    eprintln!(
+        "account status: {}; contact: {}",
+        account.status,
+        account.contact.join(", ")
+    );
 }
 
 fn certificate_json(report: &CertificateReport) -> serde_json::Value {
@@ -334,8 +346,8 @@ fn certificate_json(report: &CertificateReport) -> serde_json::Value {
         "subject": report.subject,
         "issuer": report.issuer,
         "sans": report.sans,
-        "not_before": report.not_before,
-        "not_after": report.not_after,
+        "not_before": unix_seconds(report.not_before),
+        "not_after": unix_seconds(report.not_after),
         "serial": report.serial,
         "ari_cert_id": report.ari_cert_id,
     })
@@ -369,7 +381,7 @@ fn execute(cli: &Cli, progress: &mut dyn FnMut(&str)) -> Result<serde_json::Valu
                         .map(|d| format!("dns:{d}"))
                         .or_else(|| san.strip_prefix("IP:").map(|i| format!("ip:{i}")))
                         .unwrap_or_default();
-                    spec.identifiers.push(OwnedIdentifier::parse(&id)?);
+                    spec.identifiers.push(Identifier::parse(&id)?);
                 }
             }
             let report = if *if_due {
@@ -404,19 +416,22 @@ fn execute(cli: &Cli, progress: &mut dyn FnMut(&str)) -> Result<serde_json::Valu
                 None => None,
             };
             let mut session = Session::open(common.settings()?)?;
-            session.revoke(reason, matches!(by, RevokeBy::Certificate), progress)?;
+            let signed_with = match by {
+                RevokeBy::Account => RevokeWith::AccountKey,
+                RevokeBy::Certificate => RevokeWith::CertificateKey,
+            };
+            session.revoke(reason, signed_with, progress)?;
             eprintln!("certificate revoked");
             Ok(serde_json::json!({"revoked": true, "reason": reason.map(RevocationReason::name)}))
         }
         Command::Account { common, action } => {
             let mut session = Session::open(common.settings()?)?;
-            let contact: Vec<&str> = common.contact.iter().map(String::as_str).collect();
-            let output = match action {
-                AccountAction::Show => session.account(Goal::FetchAccount, progress)?,
+            let account = match action {
+                AccountAction::Show => session.account(progress)?,
                 AccountAction::UpdateContact => {
-                    session.account(Goal::UpdateContact(&contact), progress)?
+                    session.update_contacts(&common.contact, progress)?
                 }
-                AccountAction::Deactivate => session.account(Goal::DeactivateAccount, progress)?,
+                AccountAction::Deactivate => session.deactivate_account(progress)?,
                 AccountAction::RolloverKey => {
                     session.rollover_key(progress)?;
                     eprintln!(
@@ -427,24 +442,21 @@ fn execute(cli: &Cli, progress: &mut dyn FnMut(&str)) -> Result<serde_json::Valu
                         serde_json::json!({"rolled_over": true, "thumbprint": session.account_thumbprint()}),
                     );
                 }
-                AccountAction::ListOrders => session.account(Goal::ListOrders, progress)?,
+                AccountAction::ListOrders => {
+                    let orders = session.list_orders(progress)?;
+                    for order in &orders {
+                        println!("{order}");
+                    }
+                    return Ok(serde_json::json!({"orders": orders}));
+                }
             };
-            if let Some(account) = &output.account {
-                eprintln!(
-                    "account status: {}; contact: {}",
-                    account.status,
-                    account.contact.join(", ")
-                );
-            }
-            for order in &output.orders {
-                println!("{order}");
-            }
+            print_account(&account);
             Ok(serde_json::json!({
-                "status": output.account.as_ref().map(|a| a.status.clone()),
-                "contact": output.account.as_ref().map(|a| a.contact.clone()),
-                "orders": output.orders,
+                "status": account.status,
+                "contact": account.contact,
             }))
         }
+        #[cfg(feature = "pebble")]
         Command::Demo {
             identifier,
             challenge,
@@ -453,6 +465,7 @@ fn execute(cli: &Cli, progress: &mut dyn FnMut(&str)) -> Result<serde_json::Valu
     }
 }
 
+#[cfg(feature = "pebble")]
 fn demo(
     identifier: &str,
     challenge: Challenge,
@@ -483,10 +496,7 @@ fn demo(
     settings.tls_alpn01_listen = SocketAddr::from(([127, 0, 0, 1], tls_port));
     settings.deadline = Duration::from_secs(120);
     let mut session = Session::open(settings)?;
-    let spec = OrderSpec {
-        identifiers: vec![OwnedIdentifier::parse(identifier)?],
-        ..OrderSpec::default()
-    };
+    let spec = OrderSpec::new([Identifier::parse(identifier)?]);
     let report = session.enrol(&spec, progress)?;
     print_certificate(&report);
     let stats = session.stats();
@@ -540,7 +550,7 @@ impl TestKillHook {
     /// Sees a progress line; the driver prints `Step: METHOD path` just
     /// before sending each request.
     fn progress(&mut self, line: &str) {
-        if self.before_certificate_save && line == acme_host::ops::SAVING_CERTIFICATE {
+        if self.before_certificate_save && line == SAVING_CERTIFICATE {
             kill_self(TEST_HOOK_KILL_BEFORE_CERTIFICATE_SAVE);
         }
         if self.after.is_none() {

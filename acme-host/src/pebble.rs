@@ -148,16 +148,19 @@ fn test_tls_certificates(forge: bool) -> Result<(String, String, String), HostEr
     };
     let mut chain_pem = String::new();
     for certificate in &chain {
-        chain_pem.push_str(&crate::chain::pem_of(
-            &certificate.to_der().map_err(internal)?,
-        ));
+        chain_pem.push_str(&pem_of(&certificate.to_der().map_err(internal)?));
     }
     let key = served_key.to_pkcs8_pem(LineEnding::LF).map_err(internal)?;
     Ok((
-        crate::chain::pem_of(&root.to_der().map_err(internal)?),
+        pem_of(&root.to_der().map_err(internal)?),
         chain_pem,
         key.to_string(),
     ))
+}
+
+/// PEM text of one DER certificate.
+fn pem_of(der: &[u8]) -> String {
+    der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, der).unwrap_or_default()
 }
 
 /// A server certificate for `localhost`, `pebble` and 127.0.0.1 holding

@@ -27,7 +27,6 @@ use crate::error::HostError;
 /// A background accept loop that stops when dropped.
 struct Server {
     stop: Arc<AtomicBool>,
-    addr: SocketAddr,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -36,9 +35,6 @@ impl Server {
         listener: TcpListener,
         handle: impl Fn(TcpStream) + Send + 'static,
     ) -> Result<Self, HostError> {
-        let addr = listener
-            .local_addr()
-            .map_err(|e| HostError::Usage(format!("responder address: {e}")))?;
         listener
             .set_nonblocking(true)
             .map_err(|e| HostError::Usage(format!("responder: {e}")))?;
@@ -59,7 +55,6 @@ impl Server {
         });
         Ok(Self {
             stop,
-            addr,
             thread: Some(thread),
         })
     }
@@ -84,9 +79,10 @@ type Tokens = Arc<Mutex<HashMap<String, String>>>;
 /// The http-01 responder: answers `GET /.well-known/acme-challenge/{token}`
 /// with the key authorization, for the tokens it was given, and 404
 /// otherwise.
-pub struct Http01Responder {
+pub(crate) struct Http01Responder {
     tokens: Tokens,
-    server: Server,
+    /// Held for its `Drop`, which stops the accept loop.
+    _server: Server,
 }
 
 impl Http01Responder {
@@ -94,23 +90,20 @@ impl Http01Responder {
     ///
     /// # Errors
     /// [`HostError::Usage`] when the address cannot be bound.
-    pub fn start(addr: SocketAddr) -> Result<Self, HostError> {
+    pub(crate) fn start(addr: SocketAddr) -> Result<Self, HostError> {
         let tokens: Tokens = Arc::default();
         let served = tokens.clone();
         let server = Server::spawn(bind(addr, "http-01")?, move |stream| {
             serve_http01(stream, &served)
         })?;
-        Ok(Self { tokens, server })
-    }
-
-    /// The address it listens on.
-    #[must_use]
-    pub fn local_addr(&self) -> SocketAddr {
-        self.server.addr
+        Ok(Self {
+            tokens,
+            _server: server,
+        })
     }
 
     /// Serves `key_authorization` for `token`.
-    pub fn add(&self, token: &str, key_authorization: &str) {
+    pub(crate) fn add(&self, token: &str, key_authorization: &str) {
         self.tokens
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -118,7 +111,7 @@ impl Http01Responder {
     }
 
     /// Stops serving `token`.
-    pub fn remove(&self, token: &str) {
+    pub(crate) fn remove(&self, token: &str) {
         self.tokens
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -177,9 +170,10 @@ fn serve_http01(mut stream: TcpStream, tokens: &Tokens) {
 /// The tls-alpn-01 responder: a TLS server that negotiates `acme-tls/1`
 /// and presents, for each identifier being validated, the certificate
 /// acme-core builds (RFC 8737).
-pub struct TlsAlpn01Responder {
+pub(crate) struct TlsAlpn01Responder {
     certs: Arc<AlpnCerts>,
-    server: Server,
+    /// Held for its `Drop`, which stops the accept loop.
+    _server: Server,
 }
 
 #[derive(Debug, Default)]
@@ -209,7 +203,7 @@ impl TlsAlpn01Responder {
     ///
     /// # Errors
     /// [`HostError::Usage`] when the address cannot be bound.
-    pub fn start(addr: SocketAddr) -> Result<Self, HostError> {
+    pub(crate) fn start(addr: SocketAddr) -> Result<Self, HostError> {
         let certs = Arc::new(AlpnCerts::default());
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = ServerConfig::builder_with_provider(provider)
@@ -232,20 +226,17 @@ impl TlsAlpn01Responder {
             conn.send_close_notify();
             let _ = conn.complete_io(&mut stream);
         })?;
-        Ok(Self { certs, server })
-    }
-
-    /// The address it listens on.
-    #[must_use]
-    pub fn local_addr(&self) -> SocketAddr {
-        self.server.addr
+        Ok(Self {
+            certs,
+            _server: server,
+        })
     }
 
     /// Presents the validation certificate for `task`'s identifier.
     ///
     /// # Errors
     /// [`HostError::Internal`] if the certificate cannot be built.
-    pub fn add(&self, task: &ChallengeTask<'_>) -> Result<(), HostError> {
+    pub(crate) fn add(&self, task: &ChallengeTask<'_>) -> Result<(), HostError> {
         let key = SoftwareKey::generate(&mut rand_core::OsRng);
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -281,7 +272,7 @@ impl TlsAlpn01Responder {
     }
 
     /// Stops presenting a certificate for `task`'s identifier.
-    pub fn remove(&self, task: &ChallengeTask<'_>) {
+    pub(crate) fn remove(&self, task: &ChallengeTask<'_>) {
         self.certs
             .by_name
             .lock()
@@ -312,14 +303,14 @@ fn sni_name(identifier: &Identifier<'_>) -> String {
 
 /// The dns-01 hook: `CMD add|remove NAME VALUE`, waited for.
 #[derive(Debug, Clone)]
-pub struct Dns01Hook {
+pub(crate) struct Dns01Hook {
     command: PathBuf,
 }
 
 impl Dns01Hook {
     /// A hook running `command`.
     #[must_use]
-    pub fn new(command: impl Into<PathBuf>) -> Self {
+    pub(crate) fn new(command: impl Into<PathBuf>) -> Self {
         Self {
             command: command.into(),
         }
@@ -329,7 +320,7 @@ impl Dns01Hook {
     ///
     /// # Errors
     /// [`HostError::Internal`] when the hook cannot run or exits non-zero.
-    pub fn run(&self, action: &str, name: &str, value: &str) -> Result<(), HostError> {
+    pub(crate) fn run(&self, action: &str, name: &str, value: &str) -> Result<(), HostError> {
         let status = Command::new(&self.command)
             .args([action, name, value])
             .status()

@@ -26,20 +26,20 @@ use crate::error::{storage, HostError};
 
 /// The state directory.
 #[derive(Debug, Clone)]
-pub struct StateDir {
+pub(crate) struct StateDir {
     root: PathBuf,
 }
 
 /// File names inside the state directory.
-pub mod names {
+pub(crate) mod names {
     /// The account key.
-    pub const ACCOUNT_KEY: &str = "account.key";
+    pub(crate) const ACCOUNT_KEY: &str = "account.key";
     /// The device key.
-    pub const DEVICE_KEY: &str = "device.key";
+    pub(crate) const DEVICE_KEY: &str = "device.key";
     /// The core's snapshot.
-    pub const SNAPSHOT: &str = "snapshot.bin";
+    pub(crate) const SNAPSHOT: &str = "snapshot.bin";
     /// The certificate chain.
-    pub const CERTIFICATE: &str = "cert.pem";
+    pub(crate) const CERTIFICATE: &str = "cert.pem";
 }
 
 impl StateDir {
@@ -47,7 +47,7 @@ impl StateDir {
     ///
     /// # Errors
     /// [`HostError::Storage`] when it cannot be created.
-    pub fn open(root: impl Into<PathBuf>) -> Result<Self, HostError> {
+    pub(crate) fn open(root: impl Into<PathBuf>) -> Result<Self, HostError> {
         use std::os::unix::fs::DirBuilderExt as _;
         let root = root.into();
         if !root.is_dir() {
@@ -67,13 +67,13 @@ impl StateDir {
 
     /// The directory's path.
     #[must_use]
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.root
     }
 
     /// The path of `name` inside the directory.
     #[must_use]
-    pub fn file(&self, name: &str) -> PathBuf {
+    pub(crate) fn file(&self, name: &str) -> PathBuf {
         self.root.join(name)
     }
 
@@ -81,7 +81,7 @@ impl StateDir {
     ///
     /// # Errors
     /// [`HostError::Storage`] for any other failure.
-    pub fn read(&self, name: &str) -> Result<Option<Vec<u8>>, HostError> {
+    pub(crate) fn read(&self, name: &str) -> Result<Option<Vec<u8>>, HostError> {
         let path = self.file(name);
         match fs::read(&path) {
             Ok(bytes) => Ok(Some(bytes)),
@@ -94,7 +94,7 @@ impl StateDir {
     ///
     /// # Errors
     /// [`HostError::Storage`].
-    pub fn write(&self, name: &str, bytes: &[u8], mode: u32) -> Result<(), HostError> {
+    pub(crate) fn write(&self, name: &str, bytes: &[u8], mode: u32) -> Result<(), HostError> {
         write_atomic(&self.file(name), bytes, mode)
     }
 
@@ -102,7 +102,7 @@ impl StateDir {
     ///
     /// # Errors
     /// [`HostError::Storage`].
-    pub fn remove(&self, name: &str) -> Result<(), HostError> {
+    pub(crate) fn remove(&self, name: &str) -> Result<(), HostError> {
         let path = self.file(name);
         match fs::remove_file(&path) {
             Ok(()) => Ok(()),
@@ -116,7 +116,7 @@ impl StateDir {
     /// # Errors
     /// [`HostError::Storage`] for unreadable, malformed or world-readable
     /// key files.
-    pub fn load_or_create_key(&self, name: &str) -> Result<(SoftwareKey, bool), HostError> {
+    pub(crate) fn load_or_create_key(&self, name: &str) -> Result<(SoftwareKey, bool), HostError> {
         let path = self.file(name);
         if path.exists() {
             return load_key(&path).map(|k| (k, false));
@@ -131,7 +131,7 @@ impl StateDir {
 ///
 /// # Errors
 /// [`HostError::Storage`].
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), HostError> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), HostError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
@@ -160,7 +160,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), HostErro
 ///
 /// # Errors
 /// [`HostError::Internal`] if encoding fails.
-pub fn key_pem(key: &SoftwareKey) -> Result<Zeroizing<String>, HostError> {
+pub(crate) fn key_pem(key: &SoftwareKey) -> Result<Zeroizing<String>, HostError> {
     key.signing_key()
         .to_pkcs8_pem(LineEnding::LF)
         .map_err(|e| HostError::Internal(format!("encoding a key: {e}")))
@@ -171,7 +171,7 @@ pub fn key_pem(key: &SoftwareKey) -> Result<Zeroizing<String>, HostError> {
 ///
 /// # Errors
 /// [`HostError::Storage`] saying why.
-pub fn load_key(path: &Path) -> Result<SoftwareKey, HostError> {
+pub(crate) fn load_key(path: &Path) -> Result<SoftwareKey, HostError> {
     let meta = fs::metadata(path).map_err(|e| storage(path, e))?;
     if meta.permissions().mode() & 0o077 != 0 {
         return Err(storage(
@@ -190,7 +190,7 @@ pub fn load_key(path: &Path) -> Result<SoftwareKey, HostError> {
 ///
 /// # Errors
 /// A message saying which formats were tried.
-pub fn parse_key(bytes: &[u8]) -> Result<SoftwareKey, String> {
+pub(crate) fn parse_key(bytes: &[u8]) -> Result<SoftwareKey, String> {
     if let Ok(text) = std::str::from_utf8(bytes) {
         if text.contains("-----BEGIN PRIVATE KEY-----") {
             let key = p256::ecdsa::SigningKey::from_pkcs8_pem(text)

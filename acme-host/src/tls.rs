@@ -11,8 +11,10 @@ use rustls::{ClientConfig, RootCertStore};
 
 use crate::error::{storage, HostError};
 
-/// Where trust comes from.
+/// Which roots the CA's TLS certificate must chain to. Certificates are
+/// always verified: no variant turns verification off.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub enum Trust {
     /// The operating system's roots.
     #[default]
@@ -43,7 +45,7 @@ fn add_pem_file(roots: &mut RootCertStore, path: &Path) -> Result<(), HostError>
 /// # Errors
 /// [`HostError::Storage`] for an unreadable CA file, or
 /// [`HostError::Internal`] when no root is available at all.
-pub fn client_config(trust: &Trust) -> Result<Arc<ClientConfig>, HostError> {
+pub(crate) fn client_config(trust: &Trust) -> Result<Arc<ClientConfig>, HostError> {
     let mut roots = RootCertStore::empty();
     if !matches!(trust, Trust::Only(_)) {
         let native = rustls_native_certs::load_native_certs();

@@ -15,6 +15,7 @@ use crate::error::HostError;
 
 /// Counters for benchmarks and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TransportStats {
     /// TCP connections opened (each with one TLS handshake).
     pub connections: u32,
@@ -33,7 +34,7 @@ struct Open {
 }
 
 /// The HTTPS transport.
-pub struct Transport {
+pub(crate) struct Transport {
     config: Arc<ClientConfig>,
     open: Option<Open>,
     rx: Vec<u8>,
@@ -55,13 +56,13 @@ pub struct Transport {
 /// read: the server acts on a request whose answer the client never sees.
 /// `tests/tests/kill.rs` uses it for every k. Not meant for anything but
 /// tests.
-pub const TEST_HOOK_KILL_AFTER_SENDING: &str = "ACME_TEST_KILL_AFTER_SENDING";
+pub(crate) const TEST_HOOK_KILL_AFTER_SENDING: &str = "ACME_TEST_KILL_AFTER_SENDING";
 
 impl Transport {
     /// A transport with a receive buffer of `rx_len` bytes; each socket
     /// read or write waits at most `io_timeout`.
     #[must_use]
-    pub fn new(config: Arc<ClientConfig>, rx_len: usize, io_timeout: Duration) -> Self {
+    pub(crate) fn new(config: Arc<ClientConfig>, rx_len: usize, io_timeout: Duration) -> Self {
         Self {
             config,
             open: None,
@@ -76,7 +77,7 @@ impl Transport {
     }
 
     /// Records every exchange into `dir` (created if needed).
-    pub fn record_to(&mut self, dir: impl Into<std::path::PathBuf>) {
+    pub(crate) fn record_to(&mut self, dir: impl Into<std::path::PathBuf>) {
         let dir = dir.into();
         let _ = std::fs::create_dir_all(&dir);
         self.record_dir = Some(dir);
@@ -126,7 +127,7 @@ impl Transport {
     }
 
     /// Drops the connection (the next request reconnects).
-    pub fn close(&mut self) {
+    pub(crate) fn close(&mut self) {
         if let Some(mut open) = self.open.take() {
             open.stream.conn.send_close_notify();
             let _ = open.stream.flush();
@@ -140,7 +141,7 @@ impl Transport {
     /// # Errors
     /// [`HostError::Network`] for connection, TLS, timeout and framing
     /// failures.
-    pub fn round_trip(
+    pub(crate) fn round_trip(
         &mut self,
         host: &str,
         port: u16,

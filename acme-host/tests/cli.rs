@@ -78,7 +78,12 @@ fn usage_errors_exit_2() {
 #[test]
 fn network_failures_exit_4_with_json() {
     let state = std::env::temp_dir().join(format!("acme-cli-net-{}", std::process::id()));
-    let port = acme_host::pebble::free_port().unwrap();
+    // A port nobody listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let out = acme()
         .args([
             "--json",
@@ -113,9 +118,11 @@ fn world_readable_keys_are_refused_with_exit_5() {
     use std::os::unix::fs::PermissionsExt as _;
     let state = std::env::temp_dir().join(format!("acme-cli-perm-{}", std::process::id()));
     std::fs::create_dir_all(&state).unwrap();
-    let key = acme_core::SoftwareKey::generate(&mut rand_core::OsRng);
+    use p256::pkcs8::{EncodePrivateKey as _, LineEnding};
+    let key = p256::SecretKey::random(&mut rand_core::OsRng);
     let path = state.join("account.key");
-    std::fs::write(&path, acme_host::store::key_pem(&key).unwrap().as_bytes()).unwrap();
+    let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap();
+    std::fs::write(&path, pem.as_bytes()).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     let out = acme()
         .args([

@@ -22,7 +22,7 @@ use x509_cert::serial_number::SerialNumber;
 use x509_cert::spki::SubjectPublicKeyInfoOwned;
 use x509_cert::time::Validity;
 
-pub use acme_host::chain::pem_of;
+pub use crate::pem_of;
 
 /// The host every fake URL uses.
 pub const HOST: &str = "ca.test";

@@ -449,10 +449,7 @@ impl FaultProxy {
             .next()
             .ok_or_else(|| other("upstream host has no address"))?;
         let upstream_name = ServerName::try_from(host.to_owned()).map_err(other)?;
-        let client_tls = acme_host::tls::client_config(&acme_host::tls::Trust::Only(
-            upstream_ca_file.to_path_buf(),
-        ))
-        .map_err(other)?;
+        let client_tls = crate::client_tls(upstream_ca_file)?;
 
         let listener = TcpListener::bind(("127.0.0.1", 0))?;
         let local = listener.local_addr()?;

@@ -21,11 +21,10 @@ use std::path::Path;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use acme_core::client::Goal;
-use acme_host::error::HostError;
-use acme_host::ops::{OrderSpec, OwnedIdentifier, Session, Settings};
 use acme_host::pebble::LocalPebble;
-use acme_host::tls::Trust;
+use acme_host::HostError;
+use acme_host::Trust;
+use acme_host::{Identifier, OrderSpec, Session, Settings};
 
 /// What one device did.
 #[derive(Debug, Clone, Default)]
@@ -141,10 +140,7 @@ fn device(
         name: name.to_owned(),
         ..Device::default()
     };
-    let spec = OrderSpec {
-        identifiers: vec![OwnedIdentifier::Dns(name.to_owned())],
-        ..OrderSpec::default()
-    };
+    let spec = OrderSpec::new([Identifier::Dns(name.to_owned())]);
     let mut lines = Vec::new();
     start.wait();
     let began = Instant::now();
@@ -173,14 +169,12 @@ fn device(
         device.error = Some(e);
         return device;
     }
-    match session.account(Goal::FetchAccount, &mut |_| {}) {
-        Ok(out) => {
-            device.account_orders_url = out.account.and_then(|a| a.orders_url).unwrap_or_default();
-        }
+    match session.account(&mut |_| {}) {
+        Ok(account) => device.account_orders_url = account.orders_url.unwrap_or_default(),
         Err(e) => device.error = Some(format!("fetching the account: {e}")),
     }
-    match session.account(Goal::ListOrders, &mut |_| {}) {
-        Ok(out) => device.orders = out.orders,
+    match session.list_orders(&mut |_| {}) {
+        Ok(orders) => device.orders = orders,
         Err(e) => device.error = Some(format!("listing orders: {e}")),
     }
     device
@@ -191,14 +185,14 @@ fn device(
 fn check_certificate(name: &str, state: &Path, root: &str, chain: &Path) -> Result<(), String> {
     use acme_core::Es256Signer as _;
     let pem = std::fs::read(chain).map_err(|e| format!("{}: {e}", chain.display()))?;
-    let report = acme_host::ops::describe_chain(&pem).map_err(|e| e.to_string())?;
+    let report = acme_host::CertificateReport::from_pem(&pem).map_err(|e| e.to_string())?;
     if report.sans != [format!("DNS:{name}")] {
         return Err(format!("certificate for {:?}", report.sans));
     }
-    let ders = acme_host::chain::chain_ders(&pem).map_err(|e| e.to_string())?;
+    let ders = crate::chain_ders(&pem);
     let leaf = ders.first().ok_or("empty chain")?;
     let leaf = acme_core::cert::Certificate::from_der(leaf).map_err(|e| e.to_string())?;
-    let key = acme_host::store::load_key(&state.join("device.key")).map_err(|e| e.to_string())?;
+    let key = crate::load_key(&state.join("device.key"));
     if leaf.spki_der() != &key.public_key().spki_der()[..] {
         return Err("the certificate is not for the device key".into());
     }

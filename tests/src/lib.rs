@@ -20,8 +20,15 @@
     missing_docs
 )]
 
-use acme_host::error::HostError;
+use std::io::{Read as _, Write as _};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use acme_core::SoftwareKey;
 use acme_host::pebble::{free_port, LocalPebble, PebbleOptions};
+use acme_host::HostError;
+use p256::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _, LineEnding};
 
 pub mod cli;
 pub mod fake;
@@ -80,11 +87,8 @@ pub fn assert_chain_verifies(dir: &std::path::Path, root_pem: &str, ders: &[Vec<
     let leaf_path = dir.join("leaf.pem");
     let rest_path = dir.join("intermediates.pem");
     std::fs::write(&root_path, root_pem).unwrap();
-    std::fs::write(&leaf_path, acme_host::chain::pem_of(&ders[0])).unwrap();
-    let rest: String = ders[1..]
-        .iter()
-        .map(|d| acme_host::chain::pem_of(d))
-        .collect();
+    std::fs::write(&leaf_path, pem_of(&ders[0])).unwrap();
+    let rest: String = ders[1..].iter().map(|d| pem_of(d)).collect();
     std::fs::write(&rest_path, rest).unwrap();
     let out = std::process::Command::new("openssl")
         .args(["verify", "-CAfile"])
@@ -142,4 +146,151 @@ pub fn unrelated_ca(dir: &std::path::Path) -> std::path::PathBuf {
     );
     let _ = std::fs::remove_file(dir.join("other-ca.key"));
     pem
+}
+
+/// PEM text of one DER certificate.
+#[must_use]
+pub fn pem_of(der: &[u8]) -> String {
+    der::pem::encode_string("CERTIFICATE", LineEnding::LF, der).unwrap()
+}
+
+/// The DER certificates of a PEM chain, leaf first (with der's PEM decoder,
+/// not the client's).
+#[must_use]
+pub fn chain_ders(pem: &[u8]) -> Vec<Vec<u8>> {
+    let text = std::str::from_utf8(pem).unwrap();
+    let mut ders = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
+        let end_marker = "-----END CERTIFICATE-----";
+        let end = rest[start..].find(end_marker).unwrap() + start + end_marker.len();
+        let (label, der) = der::pem::decode_vec(&rest.as_bytes()[start..end]).unwrap();
+        assert_eq!(label, "CERTIFICATE");
+        ders.push(der);
+        rest = &rest[end..];
+    }
+    ders
+}
+
+/// Loads a PKCS#8 PEM key file, as acme-host writes them.
+#[must_use]
+pub fn load_key(path: &Path) -> SoftwareKey {
+    let pem = std::fs::read_to_string(path).unwrap();
+    let secret = p256::SecretKey::from_pkcs8_pem(&pem).unwrap();
+    SoftwareKey::from_scalar(&secret.to_bytes()).unwrap()
+}
+
+/// A key as the PKCS#8 PEM text acme-host keeps in key files.
+#[must_use]
+pub fn key_pem(key: &SoftwareKey) -> String {
+    let secret = p256::SecretKey::from_slice(key.to_scalar_bytes().as_slice()).unwrap();
+    secret.to_pkcs8_pem(LineEnding::LF).unwrap().to_string()
+}
+
+/// A rustls client configuration trusting only the certificates of
+/// `ca_file` (PEM).
+///
+/// # Errors
+/// The file does not read or holds no usable certificate.
+pub fn client_tls(ca_file: &Path) -> std::io::Result<Arc<rustls::ClientConfig>> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::CertificateDer;
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in CertificateDer::pem_file_iter(ca_file).map_err(std::io::Error::other)? {
+        roots
+            .add(certificate.map_err(std::io::Error::other)?)
+            .map_err(std::io::Error::other)?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(std::io::Error::other)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// GETs an `https://host:port/path` URL on a new connection that trusts
+/// only `ca_file`, with `Connection: close`: the status and body.
+///
+/// # Errors
+/// Any I/O, TLS or framing failure (a reset, a closed connection, an
+/// answer that is not HTTP/1.1).
+pub fn https_get(ca_file: &Path, url: &str) -> std::io::Result<(u16, String)> {
+    let rest = url
+        .strip_prefix("https://")
+        .ok_or_else(|| std::io::Error::other("not https"))?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let (host, port) = authority
+        .rsplit_once(':')
+        .ok_or_else(|| std::io::Error::other("no port"))?;
+    let tcp =
+        std::net::TcpStream::connect((host, port.parse::<u16>().map_err(std::io::Error::other)?))?;
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let name =
+        rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(std::io::Error::other)?;
+    let connection =
+        rustls::ClientConnection::new(client_tls(ca_file)?, name).map_err(std::io::Error::other)?;
+    let mut tls = rustls::StreamOwned::new(connection, tcp);
+    let path = if path.is_empty() { "/" } else { path };
+    write!(
+        tls,
+        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
+    )?;
+    // Read until the answer is complete by its Content-Length, or, without
+    // one, until the server closes (with or without close_notify).
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let closed = match tls.read(&mut chunk) {
+            Ok(0) => true,
+            Ok(n) => {
+                answer.extend_from_slice(&chunk[..n]);
+                false
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => true,
+            Err(e) => return Err(e),
+        };
+        if let Some(done) = complete_answer(&answer, closed)? {
+            return Ok(done);
+        }
+        if closed {
+            return Err(std::io::Error::other("the answer is truncated"));
+        }
+    }
+}
+
+/// The status and body of `answer` once it is complete, `None` while more
+/// must be read.
+fn complete_answer(answer: &[u8], closed: bool) -> std::io::Result<Option<(u16, String)>> {
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut response = httparse::Response::new(&mut headers);
+    let head_len = match response.parse(answer).map_err(std::io::Error::other)? {
+        httparse::Status::Complete(n) => n,
+        httparse::Status::Partial => return Ok(None),
+    };
+    let status = response
+        .code
+        .ok_or_else(|| std::io::Error::other("no status"))?;
+    let mut body = &answer[head_len..];
+    match response
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+    {
+        Some(length) => {
+            let length: usize = std::str::from_utf8(length.value)
+                .map_err(std::io::Error::other)?
+                .trim()
+                .parse()
+                .map_err(std::io::Error::other)?;
+            if body.len() < length {
+                return Ok(None);
+            }
+            body = &body[..length];
+        }
+        None if !closed => return Ok(None),
+        None => {}
+    }
+    Ok(Some((status, String::from_utf8_lossy(body).into_owned())))
 }

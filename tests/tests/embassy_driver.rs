@@ -278,7 +278,7 @@ fn the_driver_enrols_on_one_connection_and_saves_the_snapshot() {
     assert_eq!(connections, 1, "one keep-alive connection");
     assert_eq!(certificates.len(), 1);
     assert_eq!(cleaned, 1);
-    assert!(store.saves >= 2, "directory+account and order saved");
+    assert!(store.saves() >= 2, "directory+account and order saved");
     assert!(
         server.borrow().violations.is_empty(),
         "{:?}",

@@ -105,11 +105,11 @@ fn check_keys(state: &Path, when: &str) -> BTreeMap<&'static str, Vec<u8>> {
 /// key, and its chain verifies (OpenSSL) to Pebble's root.
 fn check_certificate(pebble: &LocalPebble, state: &Path, name: &str) {
     let pem = std::fs::read(state.join("cert.pem")).unwrap();
-    let report = acme_host::ops::describe_chain(&pem).unwrap();
+    let report = acme_host::CertificateReport::from_pem(&pem).unwrap();
     assert_eq!(report.sans, [format!("DNS:{name}")]);
-    let ders = acme_host::chain::chain_ders(&pem).unwrap();
+    let ders = acme_tests::chain_ders(&pem);
     let leaf = acme_core::cert::Certificate::from_der(&ders[0]).unwrap();
-    let device_key = acme_host::store::load_key(&state.join("device.key")).unwrap();
+    let device_key = acme_tests::load_key(&state.join("device.key"));
     use acme_core::Es256Signer as _;
     assert_eq!(leaf.spki_der(), &device_key.public_key().spki_der()[..]);
     acme_tests::assert_chain_verifies(state, &pebble.root_pem(0).unwrap(), &ders);

@@ -195,13 +195,13 @@ fn check_one_order(proxy: &FaultProxy, state: &Path, name: &str) -> Result<(), S
 /// The certificate saved in `state` is for `name` and the device key.
 fn check_enrolled(state: &Path, name: &str) -> Result<(), String> {
     let pem = std::fs::read(state.join("cert.pem")).map_err(|e| format!("cert.pem: {e}"))?;
-    let report = acme_host::ops::describe_chain(&pem).map_err(|e| e.to_string())?;
+    let report = acme_host::CertificateReport::from_pem(&pem).map_err(|e| e.to_string())?;
     if report.sans != [format!("DNS:{name}")] {
         return Err(format!("certificate SANs {:?}", report.sans));
     }
-    let ders = acme_host::chain::chain_ders(&pem).map_err(|e| e.to_string())?;
+    let ders = acme_tests::chain_ders(&pem);
     let leaf = acme_core::cert::Certificate::from_der(&ders[0]).map_err(|e| e.to_string())?;
-    let device = acme_host::store::load_key(&state.join("device.key")).unwrap();
+    let device = acme_tests::load_key(&state.join("device.key"));
     use acme_core::Es256Signer as _;
     if leaf.spki_der() != &device.public_key().spki_der()[..] {
         return Err("the certificate is not for the device key".into());

@@ -20,14 +20,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use acme_core::client::Goal;
 use acme_core::msg::ChallengeType;
-use acme_host::error::HostError;
-use acme_host::ops::{
-    CertificateReport, EabBinding, OrderSpec, OwnedIdentifier, Session, Settings,
-};
 use acme_host::pebble::{free_port, LocalPebble, PebbleOptions};
-use acme_host::tls::Trust;
+use acme_host::HostError;
+use acme_host::Trust;
+use acme_host::{CertificateReport, EabBinding, Identifier, OrderSpec, Session, Settings};
 
 struct Env {
     pebble: LocalPebble,
@@ -127,13 +124,7 @@ case "$status" in *" 200 "*) exit 0;; *) echo "challtestsrv: $status" >&2; exit 
 }
 
 fn spec(ids: &[&str]) -> OrderSpec {
-    OrderSpec {
-        identifiers: ids
-            .iter()
-            .map(|i| OwnedIdentifier::parse(i).unwrap())
-            .collect(),
-        ..OrderSpec::default()
-    }
+    OrderSpec::new(ids.iter().map(|i| Identifier::parse(i).unwrap()))
 }
 
 /// Checks an issued certificate: SANs, public key equal to the device key,
@@ -152,9 +143,9 @@ fn assert_issued(
     assert_eq!(sans, expected);
     // Public key = the device key.
     let pem = std::fs::read(chain_path).unwrap();
-    let ders = acme_host::chain::chain_ders(&pem).unwrap();
+    let ders = acme_tests::chain_ders(&pem);
     let leaf = acme_core::cert::Certificate::from_der(&ders[0]).unwrap();
-    let device_key = acme_host::store::load_key(&env.state.join("device.key")).unwrap();
+    let device_key = acme_tests::load_key(&env.state.join("device.key"));
     use acme_core::Es256Signer as _;
     assert_eq!(leaf.spki_der(), &device_key.public_key().spki_der()[..]);
     // The chain verifies to the root, independently of our code.
@@ -262,7 +253,7 @@ fn renewal_reuses_the_account() {
 
 #[test]
 fn revocation_by_account_key_and_by_certificate_key() {
-    use acme_core::client::RevocationReason;
+    use acme_host::{RevocationReason, RevokeWith};
     let env = start(&[]);
     let mut session = env.session(ChallengeType::Http01);
     let report = session
@@ -270,9 +261,17 @@ fn revocation_by_account_key_and_by_certificate_key() {
         .unwrap();
     assert_issued(&env, &report, &report.path, &["DNS:revoke.device.test"], 0);
     session
-        .revoke(Some(RevocationReason::KeyCompromise), false, &mut |_| {})
+        .revoke(
+            Some(RevocationReason::KeyCompromise),
+            RevokeWith::AccountKey,
+            &mut |_| {},
+        )
         .unwrap();
-    let again = session.revoke(Some(RevocationReason::Superseded), true, &mut |_| {});
+    let again = session.revoke(
+        Some(RevocationReason::Superseded),
+        RevokeWith::CertificateKey,
+        &mut |_| {},
+    );
     match again {
         Err(HostError::Refused(m)) => assert!(m.contains("alreadyRevoked"), "{m}"),
         other => panic!("expected alreadyRevoked, got {other:?}"),
@@ -284,7 +283,7 @@ fn revocation_by_account_key_and_by_certificate_key() {
     session
         .revoke(
             Some(RevocationReason::CessationOfOperation),
-            true,
+            RevokeWith::CertificateKey,
             &mut |_| {},
         )
         .unwrap();
@@ -317,10 +316,8 @@ fn deactivated_account_cannot_order() {
     session
         .enrol(&spec(&["dns:deact.device.test"]), &mut |_| {})
         .unwrap();
-    let output = session
-        .account(Goal::DeactivateAccount, &mut |_| {})
-        .unwrap();
-    assert_eq!(output.account.unwrap().status, "deactivated");
+    let account = session.deactivate_account(&mut |_| {}).unwrap();
+    assert_eq!(account.status, "deactivated");
     let refused = session.enrol(&spec(&["dns:deact.device.test"]), &mut |_| {});
     match refused {
         Err(e @ (HostError::Refused(_) | HostError::Protocol(_) | HostError::Internal(_))) => {
@@ -447,10 +444,10 @@ fn list_orders_across_pages() {
         assert_issued(&env, &report, &report.path, &[&format!("DNS:{name}")], 0);
     }
     let mut lines = Vec::new();
-    let output = session
-        .account(Goal::ListOrders, &mut |l| lines.push(l.to_owned()))
+    let orders = session
+        .list_orders(&mut |l| lines.push(l.to_owned()))
         .unwrap();
-    assert!(output.orders.len() >= 5, "{:?}", output.orders);
+    assert!(orders.len() >= 5, "{orders:?}");
     let pages = lines.iter().filter(|l| l.starts_with("OrdersList")).count();
     assert!(pages >= 3, "{lines:?}");
 }
@@ -529,13 +526,12 @@ fn renew_if_due_decides_from_the_remaining_lifetime_without_ari() {
     assert!(not_due.is_none(), "{lines:?}");
     assert!(lines.iter().any(|l| l.contains("no ARI")), "{lines:?}");
     // Less than a third of the lifetime left: due, and renewed.
-    let wait = first.not_after.saturating_sub(first.not_before) * 2 / 3 + 1;
-    let until = first.not_before + wait;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    std::thread::sleep(Duration::from_secs(until.saturating_sub(now) + 1));
+    let lifetime = first.not_after.duration_since(first.not_before).unwrap();
+    let until = first.not_before + lifetime * 2 / 3 + Duration::from_secs(1);
+    let left = until
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    std::thread::sleep(left + Duration::from_secs(1));
     let renewed = session
         .renew_if_due(&spec(&["dns:due.device.test"]), &mut |_| {})
         .unwrap()

@@ -21,8 +21,8 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use acme_host::error::HostError;
 use acme_host::pebble::{free_port, LocalPebble, PebbleOptions};
+use acme_host::HostError;
 use acme_tests::cli::acme_at;
 use acme_tests::describe_output;
 use p256::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
@@ -331,7 +331,7 @@ fn key_files_group_or_others_can_read_are_refused_with_exit_5() {
     let directory = format!("https://127.0.0.1:{}/dir", free_port().unwrap());
     let write_key = |path: &Path, mode: u32| -> Vec<u8> {
         let key = acme_core::SoftwareKey::generate(&mut rand_core::OsRng);
-        let pem = acme_host::store::key_pem(&key).unwrap();
+        let pem = acme_tests::key_pem(&key);
         std::fs::write(path, pem.as_bytes()).unwrap();
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
         pem.as_bytes().to_vec()

@@ -66,8 +66,10 @@ pub enum JsonError {
     InvalidString,
 }
 
-impl From<serde_json_core::de::Error> for JsonError {
-    fn from(e: serde_json_core::de::Error) -> Self {
+impl JsonError {
+    /// The kind of a serde-json-core failure. A function rather than a
+    /// `From` impl, so that serde-json-core stays out of the public API.
+    fn of(e: serde_json_core::de::Error) -> Self {
         use serde_json_core::de::Error as E;
         match e {
             E::EofWhileParsingList
@@ -96,8 +98,22 @@ impl From<JsonError> for Error {
     }
 }
 
-/// A message that checks its own limits after parsing.
-pub trait Message<'a>: Deserialize<'a> {
+mod sealed {
+    /// Only this crate's message types are [`super::Message`]s.
+    pub trait Sealed {}
+    impl Sealed for super::account::Account<'_> {}
+    impl Sealed for super::account::OrdersPage<'_> {}
+    impl Sealed for super::authorization::Authorization<'_> {}
+    impl Sealed for super::authorization::Challenge<'_> {}
+    impl Sealed for super::directory::Directory<'_> {}
+    impl Sealed for super::order::Order<'_> {}
+    impl Sealed for super::problem::Problem<'_> {}
+    impl Sealed for super::renewal_info::RenewalInfo<'_> {}
+}
+
+/// A message that checks its own limits after parsing: the ACME objects of
+/// this module, which [`parse`] reads. Sealed.
+pub trait Message<'a>: Deserialize<'a> + sealed::Sealed {
     /// [`Error::LimitExceeded`] when a list was longer than its limit.
     ///
     /// # Errors
@@ -123,7 +139,7 @@ pub fn parse<'a, T: Message<'a>>(body: &'a [u8]) -> Result<T, Error> {
         Some(_) => return Err(JsonError::Syntax.into()),
     }
     check_depth(body)?;
-    let (value, _) = serde_json_core::from_slice::<T>(body).map_err(JsonError::from)?;
+    let (value, _) = serde_json_core::from_slice::<T>(body).map_err(JsonError::of)?;
     value.check_limits()?;
     Ok(value)
 }

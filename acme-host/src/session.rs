@@ -1,11 +1,11 @@
 //! The operations the tool offers, as library calls: enrol, renew, revoke,
-//! and the account operations. Each opens the state directory, restores
-//! the core's snapshot (so a rerun resumes), runs one goal, and saves what
-//! it produced.
+//! and the account operations. Each restores the core's snapshot from the
+//! state directory (so a rerun resumes), runs one goal, and saves what it
+//! produced.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use acme_core::client::{
@@ -13,35 +13,48 @@ use acme_core::client::{
 };
 use acme_core::eab::EabKey;
 use acme_core::msg::ChallengeType;
-use acme_core::{Es256Signer as _, Identifier, SoftwareKey};
+use acme_core::{Es256Signer as _, Identifier as CoreIdentifier, SoftwareKey};
 use der::Decode as _;
 use zeroize::Zeroizing;
 
-use crate::driver::{run, Responders, RunOptions, RunOutput};
+use crate::driver::{run, AccountSummary, Responders, RunOptions, RunOutput};
 use crate::error::{storage, HostError};
 use crate::responders::{Dns01Hook, Http01Responder, TlsAlpn01Responder};
 use crate::store::{load_key, names, StateDir};
 use crate::tls::{client_config, Trust};
 use crate::transport::{Transport, TransportStats};
 
-/// An identifier as the command line gives it: `dns:NAME` or `ip:ADDR`
-/// (a bare name is a dns name).
+/// An identifier to order a certificate for (RFC 8555 §9.7.7, RFC 8738):
+/// a dns name or an IP address. [`Identifier::parse`] reads the command
+/// line's form, `dns:NAME` or `ip:ADDR` (a bare name is a dns name).
+///
+/// ```
+/// use acme_host::Identifier;
+///
+/// let name = Identifier::parse("Device-42.Example.com")?;
+/// assert_eq!(name, Identifier::Dns("device-42.example.com".into()));
+/// let ip = Identifier::parse("ip:192.0.2.7")?;
+/// assert_eq!(ip, Identifier::Ip([192, 0, 2, 7].into()));
+/// assert!(Identifier::parse("dns:no_underscores.example").is_err());
+/// # Ok::<(), acme_host::HostError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OwnedIdentifier {
+#[non_exhaustive]
+pub enum Identifier {
     /// A dns name.
     Dns(String),
     /// An IP address.
     Ip(IpAddr),
 }
 
-impl OwnedIdentifier {
+impl Identifier {
     /// Parses `dns:NAME`, `ip:ADDR` or `NAME`.
     ///
     /// # Errors
     /// [`HostError::Usage`] for a malformed identifier.
     pub fn parse(text: &str) -> Result<Self, HostError> {
         let id = if let Some(ip) = text.strip_prefix("ip:") {
-            OwnedIdentifier::Ip(
+            Identifier::Ip(
                 ip.parse()
                     .map_err(|_| HostError::Usage(format!("not an IP address: {ip}")))?,
             )
@@ -49,17 +62,17 @@ impl OwnedIdentifier {
             let name = text.strip_prefix("dns:").unwrap_or(text);
             acme_core::identifier::validate_dns_name(name)
                 .map_err(|e| HostError::Usage(format!("identifier {name}: {e}")))?;
-            OwnedIdentifier::Dns(name.to_ascii_lowercase())
+            Identifier::Dns(name.to_ascii_lowercase())
         };
         Ok(id)
     }
 
     /// The core's borrowed form.
     #[must_use]
-    pub fn as_core(&self) -> Identifier<'_> {
+    pub fn as_core(&self) -> CoreIdentifier<'_> {
         match self {
-            OwnedIdentifier::Dns(d) => Identifier::Dns(d),
-            OwnedIdentifier::Ip(ip) => Identifier::Ip(*ip),
+            Identifier::Dns(d) => CoreIdentifier::Dns(d),
+            Identifier::Ip(ip) => CoreIdentifier::Ip(*ip),
         }
     }
 }
@@ -97,8 +110,20 @@ impl fmt::Debug for EabBinding {
     }
 }
 
-/// Everything an operation needs to reach the CA.
+/// Everything an operation needs to reach the CA. Start from
+/// [`Settings::new`] and set the fields that differ from its defaults.
+///
+/// ```
+/// use std::time::Duration;
+/// use acme_host::{ChallengeType, Settings, Trust};
+///
+/// let mut settings = Settings::new("https://acme.example.com/directory", "/var/lib/acme");
+/// settings.trust = Trust::SystemAnd("/etc/acme/private-ca.pem".into());
+/// settings.challenge = ChallengeType::TlsAlpn01;
+/// settings.deadline = Duration::from_secs(120);
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Settings {
     /// The ACME directory URL.
     pub directory: String,
@@ -154,11 +179,20 @@ impl Settings {
     }
 }
 
-/// What to order.
+/// What to order: the identifiers, and the optional order fields.
+///
+/// ```
+/// use acme_host::{Identifier, OrderSpec};
+///
+/// let mut spec = OrderSpec::new([Identifier::parse("device-42.example.com")?]);
+/// spec.profile = Some("shortlived".into()); // sent only when the CA offers it
+/// # Ok::<(), acme_host::HostError>(())
+/// ```
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct OrderSpec {
     /// The identifiers.
-    pub identifiers: Vec<OwnedIdentifier>,
+    pub identifiers: Vec<Identifier>,
     /// `profile`, sent when the CA offers it.
     pub profile: Option<String>,
     /// `notBefore` (RFC 3339).
@@ -169,8 +203,20 @@ pub struct OrderSpec {
     pub replaces: Option<String>,
 }
 
+impl OrderSpec {
+    /// An order for `identifiers`, with no optional fields.
+    #[must_use]
+    pub fn new(identifiers: impl IntoIterator<Item = Identifier>) -> Self {
+        Self {
+            identifiers: identifiers.into_iter().collect(),
+            ..Self::default()
+        }
+    }
+}
+
 /// A saved certificate, described.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CertificateReport {
     /// Where the chain was saved.
     pub path: PathBuf,
@@ -182,10 +228,10 @@ pub struct CertificateReport {
     pub issuer: String,
     /// subjectAltNames.
     pub sans: Vec<String>,
-    /// Start of validity (Unix seconds).
-    pub not_before: u64,
-    /// End of validity (Unix seconds).
-    pub not_after: u64,
+    /// Start of validity.
+    pub not_before: SystemTime,
+    /// End of validity.
+    pub not_after: SystemTime,
     /// Serial, hex.
     pub serial: String,
     /// ARI CertID, when the certificate has an AKI.
@@ -195,6 +241,53 @@ pub struct CertificateReport {
 /// The progress line [`Session::enrol`] gives as the issued chain is
 /// checked and saved.
 pub const SAVING_CERTIFICATE: &str = "saving the certificate";
+
+/// The renewal window the CA suggests for a certificate (ACME Renewal
+/// Information, RFC 9773).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RenewalInfo {
+    /// Renew after this time.
+    pub window_start: SystemTime,
+    /// ... and before this one.
+    pub window_end: SystemTime,
+    /// A page explaining the window, when the CA gives one.
+    pub explanation_url: Option<String>,
+    /// When to ask again (`Retry-After`).
+    pub retry_after: Option<Duration>,
+}
+
+/// The account as the CA reports it (RFC 8555 §7.1.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AccountReport {
+    /// `status`: `valid`, `deactivated` or `revoked`.
+    pub status: String,
+    /// `contact` URLs.
+    pub contact: Vec<String>,
+    /// The URL of the account's orders list, when the CA gives one.
+    pub orders_url: Option<String>,
+}
+
+impl From<AccountSummary> for AccountReport {
+    fn from(summary: AccountSummary) -> Self {
+        Self {
+            status: summary.status,
+            contact: summary.contact,
+            orders_url: summary.orders_url,
+        }
+    }
+}
+
+/// Which key signs a revocation request (RFC 8555 §7.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeWith {
+    /// The account key: the account that ordered the certificate.
+    AccountKey,
+    /// The certificate's own key (the device key), as anyone holding it
+    /// may do, with or without the account.
+    CertificateKey,
+}
 
 /// An open state directory with its keys: enrol, renew, revoke and the
 /// account operations. The [crate docs](crate#from-rust) enrol with it in
@@ -206,14 +299,7 @@ pub struct Session {
     device_key: SoftwareKey,
     eab_key: Option<EabKey>,
     transport: Transport,
-    /// True when this session generated the account key.
-    pub new_account_key: bool,
-}
-
-fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    created_account_key: bool,
 }
 
 impl Session {
@@ -223,7 +309,7 @@ impl Session {
     /// [`HostError`] for unusable settings, keys or TLS trust.
     pub fn open(settings: Settings) -> Result<Self, HostError> {
         let state = StateDir::open(&settings.state_dir)?;
-        let (account_key, new_account_key) = state.load_or_create_key(names::ACCOUNT_KEY)?;
+        let (account_key, created_account_key) = state.load_or_create_key(names::ACCOUNT_KEY)?;
         let device_key = match &settings.key_file {
             Some(path) => load_key(path)?,
             None => state.load_or_create_key(names::DEVICE_KEY)?.0,
@@ -247,7 +333,7 @@ impl Session {
             device_key,
             eab_key,
             transport,
-            new_account_key,
+            created_account_key,
         })
     }
 
@@ -257,10 +343,18 @@ impl Session {
         self.transport.stats
     }
 
-    /// The state directory.
+    /// The state directory: `account.key`, `device.key` (PKCS#8 PEM, mode
+    /// 0600), `snapshot.bin` (the unfinished enrolment) and `cert.pem`.
     #[must_use]
-    pub fn state(&self) -> &StateDir {
-        &self.state
+    pub fn state_dir(&self) -> &Path {
+        self.state.path()
+    }
+
+    /// True when [`Session::open`] found no account key and generated one:
+    /// the next operation registers a new account.
+    #[must_use]
+    pub fn created_account_key(&self) -> bool {
+        self.created_account_key
     }
 
     fn responders(&self) -> Result<Responders, HostError> {
@@ -356,11 +450,8 @@ impl Session {
                 "at least one --identifier is needed".into(),
             ));
         }
-        let ids: Vec<Identifier<'_>> = spec
-            .identifiers
-            .iter()
-            .map(OwnedIdentifier::as_core)
-            .collect();
+        let ids: Vec<CoreIdentifier<'_>> =
+            spec.identifiers.iter().map(Identifier::as_core).collect();
         let mut order = OrderRequest::new(&ids);
         order.profile = spec.profile.as_deref();
         order.not_before = spec.not_before.as_deref();
@@ -391,7 +482,7 @@ impl Session {
         if let Some(snapshot) = &output.deferred_snapshot {
             self.state.write(names::SNAPSHOT, snapshot, 0o600)?;
         }
-        let mut report = describe_chain(chain)?;
+        let mut report = CertificateReport::from_pem(chain)?;
         report.path = self.state.file(names::CERTIFICATE);
         report.alternates = alternates;
         Ok(report)
@@ -407,28 +498,35 @@ impl Session {
             .state
             .read(names::CERTIFICATE)?
             .ok_or_else(|| storage(&path, "no certificate yet"))?;
-        let mut report = describe_chain(&pem)?;
+        let mut report = CertificateReport::from_pem(&pem)?;
         report.path = path;
         Ok(report)
     }
 
-    /// Fetches ARI renewal information for the saved certificate:
-    /// (window start, end, explanation, Retry-After seconds).
+    /// Fetches the CA's suggested renewal window for the saved certificate
+    /// (ARI, RFC 9773).
     ///
     /// # Errors
-    /// [`HostError`], including when the CA offers no ARI.
-    pub fn renewal_info(&mut self, progress: &mut dyn FnMut(&str)) -> Result<RunOutput, HostError> {
+    /// [`HostError`], including when the CA offers no ARI or the
+    /// certificate has no authority key identifier to name it by.
+    pub fn renewal_info(
+        &mut self,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<RenewalInfo, HostError> {
         let cert = self.current_certificate()?;
-        let id = cert.ari_cert_id.ok_or_else(|| {
-            HostError::Internal("the certificate has no AKI: no ARI CertID".into())
-        })?;
+        let id = cert
+            .ari_cert_id
+            .ok_or_else(|| HostError::Usage("the certificate has no AKI: no ARI CertID".into()))?;
         let responders = Responders::default();
-        self.run_goal(
+        let output = self.run_goal(
             Goal::RenewalInfo { cert_id: &id },
             None,
             &responders,
             progress,
-        )
+        )?;
+        output
+            .renewal_info
+            .ok_or_else(|| HostError::Internal("the flow ended without renewal info".into()))
     }
 
     /// Renews when due. With ARI, due means now is past the suggested
@@ -443,25 +541,27 @@ impl Session {
         progress: &mut dyn FnMut(&str),
     ) -> Result<Option<CertificateReport>, HostError> {
         let current = self.current_certificate()?;
-        let now = now_unix();
+        let now = SystemTime::now();
         let mut spec = spec.clone();
         let due = match self.renewal_info(progress) {
             Ok(info) => {
-                let start = info
-                    .renewal_info
-                    .as_ref()
-                    .and_then(|(s, _, _, _)| acme_core::time::parse_rfc3339(s))
-                    .map_or(0, |t| t.0);
-                progress(&format!("ARI window starts at {start}"));
+                progress(&format!(
+                    "ARI window starts at {} (Unix seconds)",
+                    unix_seconds(info.window_start)
+                ));
                 spec.replaces = current.ari_cert_id.clone();
-                now >= start
+                now >= info.window_start
             }
             Err(e) => {
                 progress(&format!(
                     "no ARI ({e}); deciding from the remaining lifetime"
                 ));
-                let lifetime = current.not_after.saturating_sub(current.not_before);
-                current.not_after.saturating_sub(now) < lifetime / 3
+                let lifetime = current
+                    .not_after
+                    .duration_since(current.not_before)
+                    .unwrap_or_default();
+                let left = current.not_after.duration_since(now).unwrap_or_default();
+                left < lifetime / 3
             }
         };
         if !due {
@@ -477,7 +577,7 @@ impl Session {
     pub fn revoke(
         &mut self,
         reason: Option<RevocationReason>,
-        by_certificate_key: bool,
+        signed_with: RevokeWith,
         progress: &mut dyn FnMut(&str),
     ) -> Result<(), HostError> {
         let pem = self.state.read(names::CERTIFICATE)?.ok_or_else(|| {
@@ -490,10 +590,9 @@ impl Session {
             .into_iter()
             .next()
             .ok_or_else(|| HostError::Internal("empty chain".into()))?;
-        let signer = if by_certificate_key {
-            RevocationSigner::CertificateKey
-        } else {
-            RevocationSigner::Account
+        let signer = match signed_with {
+            RevokeWith::CertificateKey => RevocationSigner::CertificateKey,
+            RevokeWith::AccountKey => RevocationSigner::Account,
         };
         let goal = Goal::Revoke {
             certificate_der: &der,
@@ -504,16 +603,63 @@ impl Session {
             .map(|_| ())
     }
 
-    /// Runs an account goal (show, update-contact, deactivate, list-orders).
+    /// Fetches the account (registering it first when the CA does not know
+    /// the account key yet).
     ///
     /// # Errors
     /// [`HostError`].
-    pub fn account(
+    pub fn account(&mut self, progress: &mut dyn FnMut(&str)) -> Result<AccountReport, HostError> {
+        self.account_goal(Goal::FetchAccount, progress)
+    }
+
+    /// Replaces the account's contacts with `contacts` (`mailto:` URLs; none
+    /// removes them all).
+    ///
+    /// # Errors
+    /// [`HostError`]; [`HostError::Refused`] when the CA refuses a contact.
+    pub fn update_contacts(
+        &mut self,
+        contacts: &[String],
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<AccountReport, HostError> {
+        let contacts: Vec<&str> = contacts.iter().map(String::as_str).collect();
+        self.account_goal(Goal::UpdateContact(&contacts), progress)
+    }
+
+    /// Deactivates the account. This cannot be undone: the CA refuses the
+    /// account key from then on.
+    ///
+    /// # Errors
+    /// [`HostError`].
+    pub fn deactivate_account(
+        &mut self,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<AccountReport, HostError> {
+        self.account_goal(Goal::DeactivateAccount, progress)
+    }
+
+    /// The URLs of the account's orders, every page of the list.
+    ///
+    /// # Errors
+    /// [`HostError`]; [`HostError::Refused`] when the CA has no orders list.
+    pub fn list_orders(
+        &mut self,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<Vec<String>, HostError> {
+        let output = self.run_goal(Goal::ListOrders, None, &Responders::default(), progress)?;
+        Ok(output.orders)
+    }
+
+    fn account_goal(
         &mut self,
         goal: Goal<'_>,
         progress: &mut dyn FnMut(&str),
-    ) -> Result<RunOutput, HostError> {
-        self.run_goal(goal, None, &Responders::default(), progress)
+    ) -> Result<AccountReport, HostError> {
+        let output = self.run_goal(goal, None, &Responders::default(), progress)?;
+        output
+            .account
+            .map(AccountReport::from)
+            .ok_or_else(|| HostError::Internal("the flow ended without the account".into()))
     }
 
     /// Rolls the account key over to a fresh key, then replaces
@@ -556,41 +702,49 @@ impl Session {
     }
 }
 
-/// Describes the leaf of a PEM chain.
-///
-/// # Errors
-/// [`HostError::Internal`] for a malformed chain.
-pub fn describe_chain(pem: &[u8]) -> Result<CertificateReport, HostError> {
-    let ders = crate::chain::chain_ders(pem)?;
-    let leaf_der = ders
-        .first()
-        .ok_or_else(|| HostError::Internal("empty chain".into()))?;
-    let leaf = x509_cert::Certificate::from_der(leaf_der)
-        .map_err(|e| HostError::Internal(e.to_string()))?;
-    let core = acme_core::cert::Certificate::from_der(leaf_der)
-        .map_err(|e| HostError::Internal(e.to_string()))?;
-    let sans = core
-        .subject_alt_names()
-        .map(|names| {
-            names
-                .map(|n| match n {
-                    acme_core::cert::SanEntry::Dns(d) => format!("DNS:{d}"),
-                    acme_core::cert::SanEntry::Ip(ip) => format!("IP:{ip}"),
-                    acme_core::cert::SanEntry::Other(t) => format!("other:{t:#x}"),
-                })
-                .collect()
+impl CertificateReport {
+    /// Describes the leaf of a PEM chain, such as `cert.pem`; `path` and
+    /// `alternates` are left empty.
+    ///
+    /// # Errors
+    /// [`HostError::CertificateRefused`] when the text holds no certificate
+    /// or its leaf does not parse.
+    pub fn from_pem(pem: &[u8]) -> Result<CertificateReport, HostError> {
+        let refused = |e: &dyn fmt::Display| HostError::CertificateRefused(e.to_string());
+        let ders = crate::chain::chain_ders(pem)?;
+        let leaf_der = ders.first().ok_or_else(|| refused(&"empty chain"))?;
+        let leaf = x509_cert::Certificate::from_der(leaf_der).map_err(|e| refused(&e))?;
+        let core = acme_core::cert::Certificate::from_der(leaf_der).map_err(|e| refused(&e))?;
+        let sans = core
+            .subject_alt_names()
+            .map(|names| {
+                names
+                    .map(|n| match n {
+                        acme_core::cert::SanEntry::Dns(d) => format!("DNS:{d}"),
+                        acme_core::cert::SanEntry::Ip(ip) => format!("IP:{ip}"),
+                        acme_core::cert::SanEntry::Other(t) => format!("other:{t:#x}"),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let time = |t: Result<u64, _>| UNIX_EPOCH + Duration::from_secs(t.unwrap_or(0));
+        let mut id = [0u8; 256];
+        Ok(CertificateReport {
+            path: PathBuf::new(),
+            alternates: Vec::new(),
+            subject: leaf.tbs_certificate.subject.to_string(),
+            issuer: leaf.tbs_certificate.issuer.to_string(),
+            sans,
+            not_before: time(core.not_before()),
+            not_after: time(core.not_after()),
+            serial: core.serial().iter().map(|b| format!("{b:02x}")).collect(),
+            ari_cert_id: core.write_ari_cert_id(&mut id).ok().map(str::to_owned),
         })
-        .unwrap_or_default();
-    let mut id = [0u8; 256];
-    Ok(CertificateReport {
-        path: PathBuf::new(),
-        alternates: Vec::new(),
-        subject: leaf.tbs_certificate.subject.to_string(),
-        issuer: leaf.tbs_certificate.issuer.to_string(),
-        sans,
-        not_before: core.not_before().unwrap_or(0),
-        not_after: core.not_after().unwrap_or(0),
-        serial: core.serial().iter().map(|b| format!("{b:02x}")).collect(),
-        ari_cert_id: core.write_ari_cert_id(&mut id).ok().map(str::to_owned),
-    })
+    }
+}
+
+/// Seconds since the Unix epoch (0 before it), for progress lines and JSON.
+#[must_use]
+pub(crate) fn unix_seconds(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
