@@ -588,12 +588,16 @@ impl<'a, const N: usize> Client<'a, N> {
             }
             _ => {}
         }
-        let mut client = Self {
+        // Built straight into the result: a fresh client always starts by
+        // reading the directory. (Building it first and moving it into `Ok`
+        // would hold two copies of it on the caller's stack.)
+        let thumbprint = account_key.public_key().thumbprint();
+        Ok(Self {
             config,
             account_key,
             device_key: None,
             goal,
-            thumbprint: account_key.public_key().thumbprint(),
+            thumbprint,
             arena: Arena::new(),
             have_directory: false,
             dir: DirectoryUrls::default(),
@@ -624,17 +628,22 @@ impl<'a, const N: usize> Client<'a, N> {
             problem: ProblemRecord::default(),
             wall_clock: None,
             requests_sent: 0,
-        };
-        client.phase = client.start_phase();
-        Ok(client)
+        })
     }
 
     /// Sets the key that owns the certificate: it signs the CSR, and
     /// revocations by certificate key. Required for [`Goal::Enrol`].
     #[must_use]
     pub fn with_device_key(mut self, key: &'a dyn Es256Signer) -> Self {
-        self.device_key = Some(key);
+        self.set_device_key(key);
         self
+    }
+
+    /// [`Client::with_device_key`] in place: for a client used where
+    /// [`Client::new`] put it, without moving it (each move of a `Client`
+    /// costs its size in stack on a device).
+    pub fn set_device_key(&mut self, key: &'a dyn Es256Signer) {
+        self.device_key = Some(key);
     }
 
     /// Tells the client the wall-clock time, when the device knows it. It

@@ -255,8 +255,14 @@ impl<St: SnapshotStore> Enrolment<'_, St> {
         let identifiers = [Identifier::Dns(self.identifier)];
         let config = Config::new(DIRECTORY_URL);
         let goal = Goal::Enrol(OrderRequest::new(&identifiers));
-        let mut client: Client<'_> =
-            Client::new(&config, &self.keys.account, goal)?.with_device_key(&self.keys.device);
+        // Used where `new` put it: moving the Client out of the Result
+        // would keep a second copy of it in this task's future.
+        let mut built: Result<Client<'_>, _> = Client::new(&config, &self.keys.account, goal);
+        let client = match &mut built {
+            Ok(client) => client,
+            Err(e) => return Err((*e).into()),
+        };
+        client.set_device_key(&self.keys.device);
 
         // Resume: the same account, and the same order if one is under way.
         match self.store.load(self.snapshot).await {
@@ -283,7 +289,7 @@ impl<St: SnapshotStore> Enrolment<'_, St> {
         };
         let mut len = None;
         run(
-            &mut client,
+            client,
             environment,
             buffers,
             Some(Instant::now() + ENROLMENT_DEADLINE),

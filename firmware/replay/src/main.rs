@@ -208,8 +208,14 @@ fn enrol(#[cfg(feature = "instruction-count")] meter: &count::Meter) -> Result<u
     let identifiers = [Identifier::Dns("device.demo.test")];
     let config = Config::new(DIRECTORY_URL);
     let goal = Goal::Enrol(OrderRequest::new(&identifiers));
-    let mut client: Client<'_> =
-        Client::new(&config, &account_key, goal)?.with_device_key(&device_key);
+    // Used where `new` put it: moving the Client out of the Result would
+    // hold a second copy of it in this frame.
+    let mut built: Result<Client<'_>, _> = Client::new(&config, &account_key, goal);
+    let client = match &mut built {
+        Ok(client) => client,
+        Err(e) => return Err((*e).into()),
+    };
+    client.set_device_key(&device_key);
     let mut now = Instant(0);
     client.set_wall_clock(now, RECORDED_AT);
 
