@@ -397,7 +397,7 @@ fn provision(
             let hook = responders
                 .dns01
                 .as_ref()
-                .ok_or_else(|| HostError::Usage("dns-01 chosen but no --dns-hook".into()))?;
+                .ok_or_else(|| HostError::Usage("dns-01 chosen but no hook command to publish the TXT record (Settings::dns_hook, the tool's --dns-hook)".into()))?;
             let name = task
                 .dns01_record_name()
                 .map_err(|e| HostError::Usage(e.to_string()))?;

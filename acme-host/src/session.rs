@@ -315,10 +315,11 @@ impl Session {
             None => state.load_or_create_key(names::DEVICE_KEY)?.0,
         };
         let eab_key = match &settings.eab {
-            Some(binding) => Some(
-                EabKey::from_base64url(&binding.hmac_key)
-                    .map_err(|e| HostError::Usage(format!("--eab-hmac-key: {e}")))?,
-            ),
+            Some(binding) => Some(EabKey::from_base64url(&binding.hmac_key).map_err(|e| {
+                HostError::Usage(format!(
+                    "the EAB MAC key (Settings::eab, the tool's --eab-hmac-key): {e}"
+                ))
+            })?),
             None => None,
         };
         let config = client_config(&settings.trust)?;
@@ -371,7 +372,7 @@ impl Session {
                     .settings
                     .dns_hook
                     .as_ref()
-                    .ok_or_else(|| HostError::Usage("dns-01 needs --dns-hook".into()))?;
+                    .ok_or_else(|| HostError::Usage("dns-01 needs a hook command to publish the TXT record (Settings::dns_hook, the tool's --dns-hook)".into()))?;
                 r.dns01 = Some(Dns01Hook::new(hook));
             }
             ChallengeType::Unknown => {
@@ -447,7 +448,7 @@ impl Session {
     ) -> Result<CertificateReport, HostError> {
         if spec.identifiers.is_empty() {
             return Err(HostError::Usage(
-                "at least one --identifier is needed".into(),
+                "the order names no identifier: give at least one (OrderSpec::new, the tool's --identifier)".into(),
             ));
         }
         let ids: Vec<CoreIdentifier<'_>> =

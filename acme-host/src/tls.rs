@@ -59,7 +59,7 @@ pub(crate) fn client_config(trust: &Trust) -> Result<Arc<ClientConfig>, HostErro
     }
     if roots.is_empty() {
         return Err(HostError::Internal(
-            "no trusted root certificates: install ca-certificates or pass --ca-file".into(),
+            "no trusted root certificates: install ca-certificates, or trust the CA's root with Trust::Only / Trust::SystemAnd (the tool's --ca-file)".into(),
         ));
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());

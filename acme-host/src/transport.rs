@@ -249,7 +249,7 @@ impl Transport {
             // final, not a network failure to retry.
             Err(e) if is_certificate_refusal(&e) => {
                 return Err(Attempt::Failed(HostError::Internal(format!(
-                    "the server's TLS certificate was refused ({e}); check --ca-file and the directory URL's host"
+                    "the server's TLS certificate was refused ({e}); check the trusted roots (Settings::trust, the tool's --ca-file) and the directory URL's host"
                 ))))
             }
             Err(e) => {
