@@ -5,6 +5,13 @@ use base64ct::{Base64UrlUnpadded, Encoding};
 use crate::{Base64Error, Error};
 
 /// Length of the unpadded base64url encoding of `input_len` bytes.
+///
+/// ```
+/// use acme_core::b64::encoded_len;
+///
+/// assert_eq!(encoded_len(32), 43); // a SHA-256 digest, as in a thumbprint
+/// assert_eq!(encoded_len(64), 86); // an ES256 signature
+/// ```
 #[must_use]
 pub const fn encoded_len(input_len: usize) -> usize {
     (input_len / 3) * 4
@@ -16,6 +23,21 @@ pub const fn encoded_len(input_len: usize) -> usize {
 }
 
 /// Encodes `input` into `out`, returning the text written.
+///
+/// ```
+/// use acme_core::b64::{encode, encoded_len};
+/// use acme_core::Error;
+///
+/// let mut out = [0u8; 16];
+/// assert_eq!(encode(b"foobar", &mut out)?, "Zm9vYmFy");
+/// assert_eq!(encode(&[0xfb, 0xff], &mut out)?, "-_8"); // URL alphabet, no `=`
+///
+/// // Too small a buffer reports the size needed.
+/// let mut short = [0u8; 4];
+/// let required = encoded_len(b"foobar".len());
+/// assert_eq!(encode(b"foobar", &mut short), Err(Error::BufferTooSmall { required }));
+/// # Ok::<(), acme_core::Error>(())
+/// ```
 ///
 /// # Errors
 /// [`Error::BufferTooSmall`] when `out` is shorter than
@@ -39,6 +61,19 @@ pub(crate) fn encode_array<const N: usize, const M: usize>(input: &[u8; N]) -> [
 
 /// Decodes unpadded base64url `input` into `out`, returning the bytes.
 ///
+/// ```
+/// use acme_core::b64::decode;
+/// use acme_core::{Base64Error, Error};
+///
+/// let mut out = [0u8; 16];
+/// assert_eq!(decode(b"Zm9vYmFy", &mut out)?, b"foobar");
+///
+/// // Padding is refused, naming the offending position.
+/// let padded = decode(b"Zm8=", &mut out);
+/// assert_eq!(padded, Err(Error::Base64(Base64Error::InvalidCharacter { position: 3 })));
+/// # Ok::<(), acme_core::Error>(())
+/// ```
+///
 /// # Errors
 /// * [`Base64Error::InvalidCharacter`] names the first byte outside the
 ///   alphabet (`=` padding is refused: ACME uses unpadded base64url).
@@ -61,6 +96,13 @@ pub fn decode<'o>(input: &[u8], out: &'o mut [u8]) -> Result<&'o [u8], Error> {
 
 /// Number of bytes that `encoded_len` characters of unpadded base64url
 /// decode to (rounding down an impossible trailing character).
+///
+/// ```
+/// use acme_core::b64::decoded_len;
+///
+/// assert_eq!(decoded_len(43), 32);
+/// assert_eq!(decoded_len("Zm9vYmE".len()), 5);
+/// ```
 #[must_use]
 pub const fn decoded_len(encoded_len: usize) -> usize {
     (encoded_len / 4) * 3

@@ -126,6 +126,19 @@ impl<'a> Cursor<'a> {
 }
 
 /// A parsed view of a DER certificate. Nothing is copied.
+///
+/// ```
+/// use acme_core::cert::{Certificate, SanEntry};
+///
+/// let der: &[u8] = include_bytes!("../tests/data/issuers/leaf-by-p256.der");
+/// let certificate = Certificate::from_der(der)?;
+/// assert_eq!(certificate.serial(), [2]);
+/// let names: Vec<_> = certificate.subject_alt_names().into_iter().flatten().collect();
+/// assert_eq!(names, [SanEntry::Dns("device.example.com")]);
+/// assert_eq!(certificate.not_before()?, 1_796_267_196); // 2026-12-03T03:06:36Z
+/// assert_eq!(certificate.not_after()?, 4_949_867_196);
+/// # Ok::<(), acme_core::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct Certificate<'a> {
     der: &'a [u8],
@@ -195,6 +208,18 @@ impl<'a> Certificate<'a> {
     /// # Errors
     /// [`CertificateError::MalformedDer`] with the offset of the first
     /// problem, including trailing bytes after the certificate.
+    ///
+    /// ```
+    /// use acme_core::cert::Certificate;
+    /// use acme_core::{CertificateError, Error};
+    ///
+    /// let der: &[u8] = include_bytes!("../tests/data/issuers/leaf-by-p256.der");
+    /// assert_eq!(Certificate::from_der(der)?.der().len(), der.len());
+    /// // Cut short, the certificate's outer SEQUENCE no longer fits.
+    /// let truncated = Certificate::from_der(&der[..200]).unwrap_err();
+    /// assert_eq!(truncated, Error::Certificate(CertificateError::MalformedDer { position: 0 }));
+    /// # Ok::<(), acme_core::Error>(())
+    /// ```
     pub fn from_der(der: &'a [u8]) -> Result<Self, Error> {
         Ok(Self::parse(der)?)
     }
@@ -328,6 +353,17 @@ impl<'a> Certificate<'a> {
     /// The outer signature algorithm: its OID (DER contents) and its
     /// parameters (their whole DER, empty when absent).
     ///
+    /// ```
+    /// use acme_core::cert::Certificate;
+    ///
+    /// let certificate = Certificate::from_der(include_bytes!("../tests/data/issuers/leaf-by-p256.der"))?;
+    /// let (oid, parameters) = certificate.signature_algorithm()?;
+    /// // ecdsa-with-SHA256 (1.2.840.10045.4.3.2), which has no parameters.
+    /// assert_eq!(oid, [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02]);
+    /// assert!(parameters.is_empty());
+    /// # Ok::<(), acme_core::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// [`CertificateError::MalformedDer`] when the `AlgorithmIdentifier`
     /// holds no OID.
@@ -362,6 +398,16 @@ impl<'a> Certificate<'a> {
     }
 
     /// Iterates over the extensions.
+    ///
+    /// ```
+    /// use acme_core::cert::Certificate;
+    ///
+    /// let leaf = Certificate::from_der(include_bytes!("../tests/data/issuers/leaf-by-p256.der"))?;
+    /// // subjectAltName, basicConstraints, and the two key identifiers.
+    /// assert_eq!(leaf.extensions().count(), 4);
+    /// assert_eq!(leaf.extensions().filter(|e| e.critical).count(), 0);
+    /// # Ok::<(), acme_core::Error>(())
+    /// ```
     #[must_use]
     pub fn extensions(&self) -> Extensions<'a> {
         Extensions {
@@ -370,6 +416,17 @@ impl<'a> Certificate<'a> {
     }
 
     /// The extension with `oid`, if present.
+    ///
+    /// ```
+    /// use acme_core::cert::Certificate;
+    /// use der::asn1::ObjectIdentifier;
+    ///
+    /// const BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
+    /// let ca = Certificate::from_der(include_bytes!("../tests/data/issuers/p256-ca.der"))?;
+    /// let extension = ca.extension(&BASIC_CONSTRAINTS).map(|e| e.critical);
+    /// assert_eq!(extension, Some(true));
+    /// # Ok::<(), acme_core::Error>(())
+    /// ```
     #[must_use]
     pub fn extension(&self, oid: &ObjectIdentifier) -> Option<ExtensionRef<'a>> {
         self.extensions().find(|e| e.oid == oid.as_bytes())
@@ -377,6 +434,19 @@ impl<'a> Certificate<'a> {
 
     /// Iterates over the subjectAltName entries, or `None` when the
     /// certificate has no subjectAltName extension.
+    ///
+    /// ```
+    /// use acme_core::cert::{Certificate, SanEntry};
+    ///
+    /// let leaf = Certificate::from_der(include_bytes!("../tests/data/issuers/leaf-by-p256.der"))?;
+    /// let mut names = leaf.subject_alt_names().into_iter().flatten();
+    /// assert_eq!(names.next(), Some(SanEntry::Dns("device.example.com")));
+    /// assert_eq!(names.next(), None);
+    /// // The test CA names nobody.
+    /// let ca = Certificate::from_der(include_bytes!("../tests/data/issuers/p256-ca.der"))?;
+    /// assert!(ca.subject_alt_names().is_none());
+    /// # Ok::<(), acme_core::Error>(())
+    /// ```
     #[must_use]
     pub fn subject_alt_names(&self) -> Option<SubjectAltNames<'a>> {
         let ext = self.extension(&OID_SUBJECT_ALT_NAME)?;
@@ -386,6 +456,16 @@ impl<'a> Certificate<'a> {
 
     /// Whether its basicConstraints extension says it is a CA (`cA:
     /// TRUE`): only a CA certificate may sign others.
+    ///
+    /// ```
+    /// use acme_core::cert::Certificate;
+    ///
+    /// let ca = Certificate::from_der(include_bytes!("../tests/data/issuers/p256-ca.der"))?;
+    /// let leaf = Certificate::from_der(include_bytes!("../tests/data/issuers/leaf-by-p256.der"))?;
+    /// assert!(ca.is_ca());
+    /// assert!(!leaf.is_ca());
+    /// # Ok::<(), acme_core::Error>(())
+    /// ```
     #[must_use]
     pub fn is_ca(&self) -> bool {
         // SEQUENCE { cA BOOLEAN TRUE, ... }: DER encodes TRUE as 0xFF, and
@@ -395,6 +475,18 @@ impl<'a> Certificate<'a> {
     }
 
     /// The AuthorityKeyIdentifier's keyIdentifier, if present.
+    ///
+    /// ```
+    /// use acme_core::cert::Certificate;
+    ///
+    /// let leaf = Certificate::from_der(include_bytes!("../tests/data/issuers/leaf-by-p256.der"))?;
+    /// let issuer = Certificate::from_der(include_bytes!("../tests/data/issuers/p256-ca.der"))?;
+    /// let key_id = leaf.authority_key_id().map(|id| id.len());
+    /// assert_eq!(key_id, Some(20)); // a SHA-1 of the issuer's key
+    /// // The self-signed CA names the same key: its own.
+    /// assert_eq!(issuer.authority_key_id(), leaf.authority_key_id());
+    /// # Ok::<(), acme_core::Error>(())
+    /// ```
     #[must_use]
     pub fn authority_key_id(&self) -> Option<&'a [u8]> {
         let ext = self.extension(&OID_AUTHORITY_KEY_ID)?;
@@ -403,6 +495,18 @@ impl<'a> Certificate<'a> {
 
     /// Writes the ARI CertID (RFC 9773 §4.1),
     /// `base64url(AKI keyIdentifier) "." base64url(serial)`, and returns it.
+    ///
+    /// ```
+    /// use acme_core::cert::Certificate;
+    /// use acme_core::Error;
+    ///
+    /// let leaf = Certificate::from_der(include_bytes!("../tests/data/issuers/leaf-by-p256.der"))?;
+    /// let mut out = [0u8; 64];
+    /// assert_eq!(leaf.write_ari_cert_id(&mut out)?, "oZ7hpSuNmUMDr_lnaK831yh9KyA.Ag");
+    /// let mut short = [0u8; 16];
+    /// assert_eq!(leaf.write_ari_cert_id(&mut short), Err(Error::BufferTooSmall { required: 30 }));
+    /// # Ok::<(), acme_core::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`CertificateError::MissingAuthorityKeyId`], or

@@ -57,6 +57,25 @@ pub(crate) fn validate_token(token: &str) -> Result<(), Error> {
 }
 
 /// A key authorization, `token "." base64url(thumbprint)` (RFC 8555 §8.1).
+///
+/// The http-01 example of RFC 8555 §8.3, from the token and the account
+/// key's thumbprint:
+///
+/// ```
+/// use acme_core::challenge::KeyAuthorization;
+/// use acme_core::{b64, Thumbprint};
+///
+/// let mut thumbprint = Thumbprint([0; 32]);
+/// b64::decode(b"9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI", &mut thumbprint.0)?;
+/// let token = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0";
+/// let key_authorization = KeyAuthorization::new(token, &thumbprint)?;
+/// assert_eq!(
+///     key_authorization.as_str(),
+///     "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0.9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI"
+/// );
+/// assert_eq!(key_authorization.token(), token);
+/// # Ok::<(), acme_core::Error>(())
+/// ```
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct KeyAuthorization {
     text: String<MAX_KEY_AUTHORIZATION_LEN>,
@@ -65,6 +84,19 @@ pub struct KeyAuthorization {
 impl KeyAuthorization {
     /// Builds the key authorization for `token` and the account key's
     /// thumbprint.
+    ///
+    /// ```
+    /// use acme_core::challenge::KeyAuthorization;
+    /// use acme_core::{Error, Es256Signer, SoftwareKey};
+    ///
+    /// let thumbprint = SoftwareKey::from_scalar(&[1; 32])?.public_key().thumbprint();
+    /// let key_authorization = KeyAuthorization::new("tok3n", &thumbprint)?;
+    /// assert_eq!(key_authorization.as_str(), "tok3n.Nrqg3-M_Xwtx-1tbtc1J7Xul2DyeC0bUSy9u_5NSG6g");
+    /// // A token must be base64url: a server cannot smuggle a path in.
+    /// let refused = KeyAuthorization::new("../etc", &thumbprint);
+    /// assert_eq!(refused, Err(Error::InvalidChallengeToken));
+    /// # Ok::<(), acme_core::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`Error::InvalidChallengeToken`] or [`Error::LimitExceeded`] for a bad token.
@@ -101,12 +133,38 @@ impl KeyAuthorization {
     }
 
     /// The dns-01 TXT record value: base64url(SHA-256(key authorization)).
+    ///
+    /// ```
+    /// use acme_core::challenge::KeyAuthorization;
+    /// use acme_core::{b64, Thumbprint};
+    ///
+    /// let mut thumbprint = Thumbprint([0; 32]);
+    /// b64::decode(b"9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI", &mut thumbprint.0)?;
+    /// let key_authorization =
+    ///     KeyAuthorization::new("LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0", &thumbprint)?;
+    /// let value = key_authorization.dns01_value();
+    /// assert_eq!(value.as_str(), "LPsIwTo7o8BoG0-vjCyGQGBWSVIPxI-i_X336eUOQZo");
+    /// # Ok::<(), acme_core::Error>(())
+    /// ```
     #[must_use]
     pub fn dns01_value(&self) -> Base64Text<43> {
         Base64Text(encode_array(&self.digest()))
     }
 
     /// The http-01 path, `/.well-known/acme-challenge/{token}`.
+    ///
+    /// ```
+    /// use acme_core::challenge::KeyAuthorization;
+    /// use acme_core::Thumbprint;
+    ///
+    /// let token = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0";
+    /// let key_authorization = KeyAuthorization::new(token, &Thumbprint([7; 32]))?;
+    /// assert_eq!(
+    ///     key_authorization.http01_path(),
+    ///     "/.well-known/acme-challenge/LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0"
+    /// );
+    /// # Ok::<(), acme_core::Error>(())
+    /// ```
     #[must_use]
     pub fn http01_path(&self) -> String<MAX_HTTP01_PATH_LEN> {
         let mut path = String::new();
@@ -127,6 +185,18 @@ impl defmt::Format for KeyAuthorization {
 /// The dns-01 TXT record name for a dns identifier:
 /// `_acme-challenge.` plus the name, with a wildcard's `*.` removed
 /// (RFC 8555 §8.4).
+///
+/// ```
+/// use acme_core::challenge::dns01_record_name;
+/// use acme_core::{Error, IdentifierError};
+///
+/// assert_eq!(dns01_record_name("device-17.example")?, "_acme-challenge.device-17.example");
+/// // A wildcard is validated at its base name.
+/// assert_eq!(dns01_record_name("*.example.org")?, "_acme-challenge.example.org");
+/// let refused = dns01_record_name("bad_name.example");
+/// assert_eq!(refused, Err(Error::Identifier(IdentifierError::DnsNameCharacter)));
+/// # Ok::<(), acme_core::Error>(())
+/// ```
 ///
 /// # Errors
 /// [`Error::Identifier`] for a malformed name.
@@ -161,6 +231,29 @@ pub struct Validity {
 /// extension holding SHA-256 of the key authorization. `signer` is the key
 /// the responder presents in its TLS handshake. Validators do not check
 /// `validity`; a window around the current time is customary.
+///
+/// ```
+/// use acme_core::cert::{Certificate, SanEntry};
+/// use acme_core::challenge::{write_tls_alpn01_certificate, KeyAuthorization, Validity};
+/// use acme_core::challenge::MAX_TLS_ALPN01_CERT_LEN;
+/// use acme_core::{Es256Signer, Identifier, SoftwareKey};
+///
+/// let account = SoftwareKey::from_scalar(&[1; 32])?;
+/// let responder = SoftwareKey::from_scalar(&[2; 32])?;
+/// let key_authorization = KeyAuthorization::new("tok3n", &account.public_key().thumbprint())?;
+/// let now = 1_767_225_600;
+/// let validity = Validity { not_before: now - 3600, not_after: now + 86_400 };
+/// let identifier = Identifier::dns("device-17.example")?;
+/// let mut out = [0u8; MAX_TLS_ALPN01_CERT_LEN];
+/// let der =
+///     write_tls_alpn01_certificate(&mut out, &responder, &identifier, &key_authorization, validity)?;
+///
+/// let certificate = Certificate::from_der(der)?;
+/// assert_eq!(certificate.public_key_bytes(), responder.public_key().to_uncompressed());
+/// let names: Vec<_> = certificate.subject_alt_names().into_iter().flatten().collect();
+/// assert_eq!(names, [SanEntry::Dns("device-17.example")]);
+/// # Ok::<(), acme_core::Error>(())
+/// ```
 ///
 /// # Errors
 /// [`Error::Identifier`] for a malformed identifier,

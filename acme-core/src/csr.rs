@@ -29,6 +29,26 @@ pub const MAX_CSR_LEN: usize = 2560;
 ///
 /// `common_name`, when given, must be one of the dns identifiers.
 ///
+/// ```
+/// use core::net::{IpAddr, Ipv4Addr};
+/// use acme_core::csr::{write_csr, MAX_CSR_LEN};
+/// use acme_core::{Error, Es256Signer, Identifier, IdentifierError, SoftwareKey};
+///
+/// let device = SoftwareKey::from_scalar(&[2; 32])?;
+/// let ip = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 17));
+/// let identifiers = [Identifier::dns("device-17.example")?, Identifier::Ip(ip)];
+/// let mut out = [0u8; MAX_CSR_LEN];
+/// let csr = write_csr(&mut out, &device, &identifiers, None)?;
+/// assert_eq!(csr[0], 0x30); // a DER SEQUENCE
+/// // It carries the device's public key, which the certificate will hold.
+/// let spki = device.public_key().spki_der();
+/// assert!(csr.windows(spki.len()).any(|w| w == spki));
+///
+/// let cn = write_csr(&mut out, &device, &identifiers, Some("other.example"));
+/// assert_eq!(cn, Err(Error::Identifier(IdentifierError::CommonNameNotRequested)));
+/// # Ok::<(), acme_core::Error>(())
+/// ```
+///
 /// # Errors
 /// * [`Error::Identifier`] for an empty or over-long list, a malformed dns
 ///   name, or a common name that is an IP address or not among the

@@ -30,6 +30,26 @@ impl EabKey {
     /// CAs print it. Surrounding ASCII whitespace (a pasted newline) is
     /// ignored.
     ///
+    /// ```
+    /// use acme_core::client::{Config, EabCredentials};
+    /// use acme_core::eab::EabKey;
+    /// use acme_core::{EabKeyError, Error};
+    ///
+    /// // As a CA's account page shows it, pasted with its newline.
+    /// let key = EabKey::from_base64url("zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W\n")?;
+    /// assert_eq!(format!("{key:?}"), "EabKey(48 bytes, redacted)");
+    /// // Padded and unpadded forms decode alike.
+    /// assert_eq!(format!("{:?}", EabKey::from_base64url("AQI=")?), "EabKey(2 bytes, redacted)");
+    /// assert_eq!(format!("{:?}", EabKey::from_base64url("AQI")?), "EabKey(2 bytes, redacted)");
+    /// // Standard base64's `+` and `/` are not base64url.
+    /// let error = EabKey::from_base64url("ab+c").unwrap_err();
+    /// assert_eq!(error, Error::EabKey(EabKeyError::InvalidCharacter { position: 2 }));
+    ///
+    /// let mut config = Config::new("https://acme.example/directory");
+    /// config.eab = Some(EabCredentials::new("kid-1", &key));
+    /// # Ok::<(), acme_core::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// [`EabKeyError::Empty`], [`EabKeyError::InvalidCharacter`] (with the
     /// offset in the trimmed text), [`EabKeyError::InvalidLength`] or
@@ -71,6 +91,17 @@ impl EabKey {
     }
 
     /// Wraps raw key bytes.
+    ///
+    /// ```
+    /// use acme_core::eab::{EabKey, MAX_EAB_KEY_LEN};
+    /// use acme_core::{EabKeyError, Error};
+    ///
+    /// let key = EabKey::from_bytes(&[0xab; 32])?;
+    /// assert_eq!(format!("{key:?}"), "EabKey(32 bytes, redacted)");
+    /// let too_long = EabKey::from_bytes(&[0; MAX_EAB_KEY_LEN + 1]).unwrap_err();
+    /// assert_eq!(too_long, Error::EabKey(EabKeyError::TooLong));
+    /// # Ok::<(), acme_core::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`EabKeyError::Empty`] or [`EabKeyError::TooLong`].

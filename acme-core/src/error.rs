@@ -135,6 +135,11 @@ pub enum IdentifierError {
     /// A dns name holds a character outside letters, digits, `-` and `.`,
     /// or a `*` anywhere but a leading `*.` label.
     DnsNameCharacter,
+    /// A label of a dns name starts or ends with `-` (RFC 1123 §2.1).
+    DnsNameHyphen,
+    /// A dns name is needed and the identifier is an IP address (dns-01
+    /// validates names only, RFC 8738 §7).
+    NotDnsName,
     /// An IP address was given as a certificate common name.
     IpAddressAsCommonName,
     /// The common name is not one of the requested dns identifiers.
@@ -300,6 +305,8 @@ impl fmt::Display for IdentifierError {
             IdentifierError::TooMany => "more identifiers than MAX_IDENTIFIERS",
             IdentifierError::DnsNameLength => "dns name or one of its labels has a bad length",
             IdentifierError::DnsNameCharacter => "dns name holds a character not allowed there",
+            IdentifierError::DnsNameHyphen => "a label of the dns name starts or ends with '-'",
+            IdentifierError::NotDnsName => "an IP address where a dns name is needed",
             IdentifierError::IpAddressAsCommonName => "an IP address cannot be the common name",
             IdentifierError::CommonNameNotRequested => {
                 "the common name must be one of the requested dns identifiers"

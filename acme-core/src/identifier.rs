@@ -35,6 +35,15 @@ impl<'a> Identifier<'a> {
     /// Checks a dns name: 1 to 253 bytes, labels of 1 to 63 letters, digits
     /// or hyphens, with an optional leading `*.` wildcard label.
     ///
+    /// ```
+    /// use acme_core::{Identifier, IdentifierError};
+    ///
+    /// let identifier = Identifier::dns("device-17.example")?;
+    /// assert_eq!(identifier, Identifier::Dns("device-17.example"));
+    /// assert_eq!(Identifier::dns("device 17.example"), Err(IdentifierError::DnsNameCharacter));
+    /// # Ok::<(), acme_core::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// [`IdentifierError::DnsNameLength`] or
     /// [`IdentifierError::DnsNameCharacter`].
@@ -44,6 +53,14 @@ impl<'a> Identifier<'a> {
     }
 
     /// The ACME `type` member: `"dns"` or `"ip"`.
+    ///
+    /// ```
+    /// use core::net::{IpAddr, Ipv4Addr};
+    /// use acme_core::Identifier;
+    ///
+    /// assert_eq!(Identifier::Dns("device-17.example").type_str(), "dns");
+    /// assert_eq!(Identifier::Ip(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 17))).type_str(), "ip");
+    /// ```
     #[must_use]
     pub fn type_str(&self) -> &'static str {
         match self {
@@ -54,6 +71,18 @@ impl<'a> Identifier<'a> {
 }
 
 /// Checks that `name` is an acceptable dns identifier.
+///
+/// ```
+/// use acme_core::identifier::validate_dns_name;
+/// use acme_core::IdentifierError;
+///
+/// assert_eq!(validate_dns_name("device-17.example"), Ok(()));
+/// assert_eq!(validate_dns_name("*.example.com"), Ok(())); // a wildcard
+/// assert_eq!(validate_dns_name("a..example"), Err(IdentifierError::DnsNameLength));
+/// assert_eq!(validate_dns_name("example.com."), Err(IdentifierError::DnsNameLength));
+/// assert_eq!(validate_dns_name("a_b.example"), Err(IdentifierError::DnsNameCharacter));
+/// assert_eq!(validate_dns_name("a.*.example"), Err(IdentifierError::DnsNameCharacter));
+/// ```
 ///
 /// # Errors
 /// [`IdentifierError::DnsNameLength`] or [`IdentifierError::DnsNameCharacter`].
@@ -71,6 +100,9 @@ pub fn validate_dns_name(name: &str) -> Result<(), IdentifierError> {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         {
             return Err(IdentifierError::DnsNameCharacter);
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(IdentifierError::DnsNameHyphen);
         }
     }
     Ok(())
@@ -108,6 +140,15 @@ mod tests {
         assert_eq!(Identifier::dns(""), Err(IdentifierError::DnsNameLength));
         assert_eq!(Identifier::dns("a..b"), Err(IdentifierError::DnsNameLength));
         assert_eq!(Identifier::dns("a.b."), Err(IdentifierError::DnsNameLength));
+        assert_eq!(
+            Identifier::dns("-a.example"),
+            Err(IdentifierError::DnsNameHyphen)
+        );
+        assert_eq!(
+            Identifier::dns("a-.example"),
+            Err(IdentifierError::DnsNameHyphen)
+        );
+        assert!(Identifier::dns("a-b.example").is_ok());
         assert_eq!(
             Identifier::dns("a.*.b"),
             Err(IdentifierError::DnsNameCharacter)

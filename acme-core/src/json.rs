@@ -69,6 +69,37 @@ impl<'s> JsonWriter<'s> {
 }
 
 /// Something that writes itself as one JSON value: a JWS payload.
+///
+/// ```
+/// use acme_core::json::{JsonPayload, JsonWriter};
+/// use acme_core::jws::{write_jws, KeyRef, Payload, Protected};
+/// use acme_core::SoftwareKey;
+///
+/// /// An account update (RFC 8555 §7.3.2): `{"contact":["mailto:…"]}`.
+/// struct Contact<'a>(&'a str);
+///
+/// impl JsonPayload for Contact<'_> {
+///     fn write_json(&self, out: &mut JsonWriter<'_>) -> Result<(), acme_core::Error> {
+///         out.raw(b"{");
+///         out.key("contact");
+///         out.raw(b"[");
+///         out.string(self.0); // quoted and escaped
+///         out.raw(b"]}");
+///         Ok(())
+///     }
+/// }
+///
+/// let account = SoftwareKey::from_scalar(&[1; 32])?;
+/// let url = "https://acme.example/acct/17";
+/// let protected = Protected { key: KeyRef::Kid(url), nonce: Some("n0nce"), url };
+/// let payload = Contact("mailto:ops@example.com");
+/// let mut out = [0u8; 512];
+/// let jws = write_jws(&mut out, &account, &protected, Payload::Json(&payload))?;
+/// // base64url of {"contact":["mailto:ops@example.com"]}
+/// let expected = br#""payload":"eyJjb250YWN0IjpbIm1haWx0bzpvcHNAZXhhbXBsZS5jb20iXX0""#;
+/// assert!(jws.windows(expected.len()).any(|w| w == expected));
+/// # Ok::<(), acme_core::Error>(())
+/// ```
 pub trait JsonPayload {
     /// Writes the JSON value.
     ///
@@ -78,6 +109,25 @@ pub trait JsonPayload {
 }
 
 /// A payload that is already JSON text.
+///
+/// ```
+/// use acme_core::json::RawJson;
+/// use acme_core::jws::{write_jws, KeyRef, Payload, Protected};
+/// use acme_core::{Es256Signer, SoftwareKey};
+///
+/// let account = SoftwareKey::from_scalar(&[1; 32])?;
+/// let protected = Protected {
+///     key: KeyRef::Jwk(account.public_key()), // newAccount names the key itself
+///     nonce: Some("n0nce"),
+///     url: "https://acme.example/new-account",
+/// };
+/// let payload = RawJson(br#"{"termsOfServiceAgreed":true}"#);
+/// let mut out = [0u8; 1024];
+/// let jws = write_jws(&mut out, &account, &protected, Payload::Json(&payload))?;
+/// let expected = br#""payload":"eyJ0ZXJtc09mU2VydmljZUFncmVlZCI6dHJ1ZX0""#;
+/// assert!(jws.windows(expected.len()).any(|w| w == expected));
+/// # Ok::<(), acme_core::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct RawJson<'a>(pub &'a [u8]);
 

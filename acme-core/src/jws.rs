@@ -82,6 +82,28 @@ pub enum Payload<'p> {
 
 /// Writes an ES256 JWS into `out` and returns the bytes written.
 ///
+/// ```
+/// use acme_core::jws::{write_jws, KeyRef, Payload, Protected};
+/// use acme_core::{Error, SoftwareKey};
+///
+/// let account = SoftwareKey::from_scalar(&[1; 32])?;
+/// let protected = Protected {
+///     key: KeyRef::Kid("https://acme.example/acct/17"),
+///     nonce: Some("oFvnlFP1wIhRlYS2jTaXbA"),
+///     url: "https://acme.example/order/42",
+/// };
+/// // A buffer too small is told the exact size; nothing is signed.
+/// let mut out = [0u8; 512];
+/// let too_small = write_jws(&mut out[..100], &account, &protected, Payload::PostAsGet);
+/// assert_eq!(too_small, Err(Error::BufferTooSmall { required: 294 }));
+///
+/// let jws = write_jws(&mut out[..294], &account, &protected, Payload::PostAsGet)?;
+/// assert!(jws.starts_with(br#"{"protected":"eyJhbGciOiJFUzI1NiIs"#)); // {"alg":"ES256",
+/// let empty_payload = br#""payload":"","#; // POST-as-GET
+/// assert!(jws.windows(empty_payload.len()).any(|w| w == empty_payload));
+/// # Ok::<(), acme_core::Error>(())
+/// ```
+///
 /// # Errors
 /// * [`Error::BufferTooSmall`] with the exact size needed. The signer is
 ///   not called in that case.

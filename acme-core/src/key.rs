@@ -41,6 +41,17 @@ pub struct PublicKey {
 impl PublicKey {
     /// Loads a SEC1-encoded point (compressed or uncompressed).
     ///
+    /// ```
+    /// use acme_core::{Es256Signer, PublicKey, SoftwareKey};
+    ///
+    /// // As a secure element reports its key: the uncompressed point 04‖x‖y.
+    /// let point = SoftwareKey::from_scalar(&[1; 32])?.public_key().to_uncompressed();
+    /// let public = PublicKey::from_sec1_bytes(&point)?;
+    /// assert_eq!(public.x(), point[1..33]);
+    /// assert!(PublicKey::from_sec1_bytes(&[0x04; 65]).is_err()); // not on the curve
+    /// # Ok::<(), acme_core::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// [`KeyError::MalformedPublicKey`] when the bytes are not a P-256 point.
     pub fn from_sec1_bytes(bytes: &[u8]) -> Result<Self, Error> {
@@ -49,6 +60,18 @@ impl PublicKey {
     }
 
     /// Loads a DER `SubjectPublicKeyInfo`, which must hold a P-256 key.
+    ///
+    /// ```
+    /// use acme_core::{Es256Signer, KeyError, PublicKey, SoftwareKey};
+    ///
+    /// let public = SoftwareKey::from_scalar(&[1; 32])?.public_key();
+    /// assert_eq!(PublicKey::from_spki_der(&public.spki_der())?, public);
+    /// assert_eq!(
+    ///     PublicKey::from_spki_der(b"not a key"),
+    ///     Err(KeyError::MalformedPublicKey.into())
+    /// );
+    /// # Ok::<(), acme_core::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`KeyError::MalformedPublicKey`] for any other key or encoding.
@@ -71,6 +94,19 @@ impl PublicKey {
     }
 
     /// The `p256` verifying key, for checking signatures.
+    ///
+    /// ```
+    /// use acme_core::{Es256Signer, SoftwareKey};
+    /// use p256::ecdsa::signature::hazmat::PrehashVerifier;
+    /// use p256::ecdsa::Signature;
+    ///
+    /// let key = SoftwareKey::from_scalar(&[1; 32])?;
+    /// let digest = [7u8; 32];
+    /// let signature = Signature::from_slice(&key.sign_digest(&digest).unwrap()).unwrap();
+    /// let verifying_key = key.public_key().verifying_key()?;
+    /// assert!(verifying_key.verify_prehash(&digest, &signature).is_ok());
+    /// # Ok::<(), acme_core::Error>(())
+    /// ```
     ///
     /// # Errors
     /// Never in practice: the point was validated when the key was made.
@@ -106,6 +142,18 @@ impl PublicKey {
 
     /// The DER `SubjectPublicKeyInfo` (RFC 5480), as used in CSRs and
     /// certificates.
+    ///
+    /// ```
+    /// use acme_core::key::SPKI_DER_LEN;
+    /// use acme_core::{Es256Signer, SoftwareKey};
+    ///
+    /// let public = SoftwareKey::from_scalar(&[1; 32])?.public_key();
+    /// let spki = public.spki_der();
+    /// assert_eq!(spki.len(), SPKI_DER_LEN);
+    /// // The uncompressed point closes the structure.
+    /// assert!(spki.ends_with(&public.to_uncompressed()));
+    /// # Ok::<(), acme_core::Error>(())
+    /// ```
     #[must_use]
     pub fn spki_der(&self) -> [u8; SPKI_DER_LEN] {
         let mut out = [0u8; SPKI_DER_LEN];
@@ -117,6 +165,21 @@ impl PublicKey {
 
     /// Writes the JWK (RFC 7517) in the canonical member order of RFC 7638
     /// (`crv`, `kty`, `x`, `y`) with no whitespace, and returns it.
+    ///
+    /// ```
+    /// use acme_core::key::JWK_LEN;
+    /// use acme_core::{Error, Es256Signer, SoftwareKey};
+    ///
+    /// let public = SoftwareKey::from_scalar(&[1; 32])?.public_key();
+    /// let mut out = [0u8; JWK_LEN];
+    /// let jwk = public.write_jwk(&mut out)?;
+    /// assert!(jwk.starts_with(r#"{"crv":"P-256","kty":"EC","x":"b_A7lJJBzh2t1DUZ"#));
+    /// assert_eq!(jwk.len(), JWK_LEN); // every P-256 JWK has this length
+    ///
+    /// let mut short = [0u8; 100];
+    /// assert_eq!(public.write_jwk(&mut short), Err(Error::BufferTooSmall { required: JWK_LEN }));
+    /// # Ok::<(), acme_core::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`Error::BufferTooSmall`] when `out` is shorter than [`JWK_LEN`].
@@ -139,6 +202,15 @@ impl PublicKey {
     }
 
     /// The JWK thumbprint (RFC 7638): SHA-256 of the canonical JWK.
+    ///
+    /// ```
+    /// use acme_core::{Es256Signer, SoftwareKey};
+    ///
+    /// let account = SoftwareKey::from_scalar(&[1; 32])?;
+    /// let thumbprint = account.public_key().thumbprint();
+    /// assert_eq!(thumbprint.to_base64url().as_str(), "Nrqg3-M_Xwtx-1tbtc1J7Xul2DyeC0bUSy9u_5NSG6g");
+    /// # Ok::<(), acme_core::Error>(())
+    /// ```
     #[must_use]
     pub fn thumbprint(&self) -> Thumbprint {
         let mut hash = Sha256::new();
@@ -178,6 +250,15 @@ pub const THUMBPRINT_B64_LEN: usize = 43;
 impl Thumbprint {
     /// The thumbprint as base64url text (43 characters), as it appears in
     /// key authorizations.
+    ///
+    /// ```
+    /// use acme_core::key::THUMBPRINT_B64_LEN;
+    /// use acme_core::Thumbprint;
+    ///
+    /// let text = Thumbprint([0xff; 32]).to_base64url();
+    /// assert_eq!(text.as_str().len(), THUMBPRINT_B64_LEN);
+    /// assert!(text.as_str().starts_with("____")); // 0xff bytes are all `_`
+    /// ```
     #[must_use]
     pub fn to_base64url(&self) -> Base64Text<THUMBPRINT_B64_LEN> {
         Base64Text(encode_array(&self.0))
@@ -236,6 +317,19 @@ const _: () = {
 impl SoftwareKey {
     /// Loads a raw 32-byte big-endian private scalar.
     ///
+    /// ```
+    /// use acme_core::{Error, KeyError, SoftwareKey};
+    ///
+    /// let key = SoftwareKey::from_scalar(&[1; 32])?;
+    /// assert_eq!(*key.to_scalar_bytes(), [1; 32]);
+    ///
+    /// let short = SoftwareKey::from_scalar(&[1; 31]).unwrap_err();
+    /// assert_eq!(short, Error::Key(KeyError::ScalarLength { actual: 31 }));
+    /// let zero = SoftwareKey::from_scalar(&[0; 32]).unwrap_err();
+    /// assert_eq!(zero, Error::Key(KeyError::ScalarOutOfRange));
+    /// # Ok::<(), acme_core::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// [`KeyError::ScalarLength`] for a length other than 32 and
     /// [`KeyError::ScalarOutOfRange`] for zero or a value not below the
@@ -283,6 +377,18 @@ impl SoftwareKey {
     }
 
     /// Generates a fresh key from the caller's cryptographic RNG.
+    ///
+    /// ```
+    /// use acme_core::{Es256Signer, SoftwareKey};
+    ///
+    /// // On a board, the MCU's hardware RNG; here the OS's.
+    /// let key = SoftwareKey::generate(&mut rand_core::OsRng);
+    /// // Persist the scalar; loading it back gives the same key.
+    /// let saved = key.to_scalar_bytes();
+    /// let loaded = SoftwareKey::from_scalar(&saved[..])?;
+    /// assert_eq!(loaded.public_key(), key.public_key());
+    /// # Ok::<(), acme_core::Error>(())
+    /// ```
     pub fn generate(rng: &mut impl rand_core::CryptoRngCore) -> Self {
         Self {
             key: SigningKey::random(rng),

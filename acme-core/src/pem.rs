@@ -12,6 +12,29 @@ const END: &[u8] = b"-----END ";
 const DASHES: &[u8] = b"-----";
 
 /// Iterates over the PEM blocks of a certificate chain body.
+///
+/// ```
+/// use acme_core::cert::Certificate;
+/// use acme_core::pem;
+///
+/// # fn to_pem(der: &[u8]) -> String {
+/// #     let mut buf = [0u8; 1024];
+/// #     let ending = pem_rfc7468::LineEnding::LF;
+/// #     pem_rfc7468::encode("CERTIFICATE", ending, der, &mut buf).unwrap().to_owned()
+/// # }
+/// # let leaf = to_pem(include_bytes!("../tests/data/issuers/leaf-by-p256.der"));
+/// # let issuer = to_pem(include_bytes!("../tests/data/issuers/p256-ca.der"));
+/// // A chain as the CA sends it (RFC 8555 §7.4.2): the leaf, then its issuer.
+/// let body = format!("{leaf}\n{issuer}");
+/// let mut der = [0u8; 1024];
+/// let mut is_ca = Vec::new();
+/// for block in pem::certificates(body.as_bytes()) {
+///     let certificate = Certificate::from_der(block?.decode(&mut der)?)?;
+///     is_ca.push(certificate.is_ca());
+/// }
+/// assert_eq!(is_ca, [false, true]);
+/// # Ok::<(), acme_core::Error>(())
+/// ```
 #[must_use]
 pub fn certificates(body: &[u8]) -> PemCertificates<'_> {
     PemCertificates {
@@ -25,6 +48,24 @@ pub fn certificates(body: &[u8]) -> PemCertificates<'_> {
 /// # Errors
 /// [`PemError::Empty`] for a body with no certificate, or the first
 /// block's error.
+///
+/// ```
+/// use acme_core::{pem, Error, PemError};
+///
+/// # fn to_pem(der: &[u8]) -> String {
+/// #     let mut buf = [0u8; 1024];
+/// #     let ending = pem_rfc7468::LineEnding::LF;
+/// #     pem_rfc7468::encode("CERTIFICATE", ending, der, &mut buf).unwrap().to_owned()
+/// # }
+/// # let leaf = to_pem(include_bytes!("../tests/data/issuers/leaf-by-p256.der"));
+/// # let issuer = to_pem(include_bytes!("../tests/data/issuers/p256-ca.der"));
+/// let body = format!("{leaf}{issuer}");
+/// assert_eq!(pem::count_certificates(body.as_bytes()), Ok(2));
+/// // A proxy's error page instead of the chain:
+/// let html = b"<html>502 Bad Gateway</html>";
+/// assert_eq!(pem::count_certificates(html), Err(Error::Pem(PemError::UnexpectedText)));
+/// assert_eq!(pem::count_certificates(b"\n"), Err(Error::Pem(PemError::Empty)));
+/// ```
 pub fn count_certificates(body: &[u8]) -> Result<usize, Error> {
     let mut count = 0usize;
     for block in certificates(body) {
@@ -66,6 +107,25 @@ impl<'a> PemBlock<'a> {
     }
 
     /// Decodes the block into `buf` and returns the DER.
+    ///
+    /// ```
+    /// use acme_core::{pem, Error};
+    ///
+    /// # fn to_pem(der: &[u8]) -> String {
+    /// #     let mut buf = [0u8; 1024];
+    /// #     let ending = pem_rfc7468::LineEnding::LF;
+    /// #     pem_rfc7468::encode("CERTIFICATE", ending, der, &mut buf).unwrap().to_owned()
+    /// # }
+    /// # let leaf = to_pem(include_bytes!("../tests/data/issuers/leaf-by-p256.der"));
+    /// let block = pem::certificates(leaf.as_bytes()).next().unwrap()?;
+    /// // Too small a buffer reports the exact size, as decoded_len() does.
+    /// let mut small = [0u8; 64];
+    /// assert_eq!(block.decode(&mut small), Err(Error::BufferTooSmall { required: 406 }));
+    /// assert_eq!(block.decoded_len(), 406);
+    /// let mut der = [0u8; 406];
+    /// assert_eq!(block.decode(&mut der)?.len(), 406);
+    /// # Ok::<(), acme_core::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`Error::BufferTooSmall`] with the exact size, or

@@ -11,6 +11,16 @@
 use der::DateTime;
 
 /// A point on the caller's monotonic clock, in milliseconds.
+///
+/// ```
+/// use acme_core::time::Instant;
+///
+/// let sent = Instant(1_000);
+/// let deadline = sent.plus_millis(30_000);
+/// assert_eq!(deadline, Instant(31_000));
+/// assert_eq!(deadline.millis_since(sent), 30_000);
+/// assert_eq!(sent.millis_since(deadline), 0); // never negative
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Instant(pub u64);
@@ -49,7 +59,7 @@ fn digits(s: &[u8]) -> Option<u32> {
 }
 
 fn to_unix(year: u32, month: u32, day: u32, h: u32, m: u32, s: u32) -> Option<UnixTime> {
-    // Leap seconds (60) are folded into the next second's neighbour.
+    // A leap second (60) counts as second 59 of its minute.
     let s = s.min(59);
     let dt = DateTime::new(
         u16::try_from(year).ok()?,
@@ -66,6 +76,17 @@ fn to_unix(year: u32, month: u32, day: u32, h: u32, m: u32, s: u32) -> Option<Un
 /// Parses an RFC 3339 timestamp as ACME uses it, e.g.
 /// `2025-01-02T03:04:05Z`, `2025-01-02T03:04:05.123456789Z` or
 /// `2025-01-02T03:04:05+02:00`. Fractions are dropped.
+///
+/// ```
+/// use acme_core::time::{parse_rfc3339, UnixTime};
+///
+/// let new_year = Some(UnixTime(1_767_225_600));
+/// assert_eq!(parse_rfc3339("2026-01-01T00:00:00Z"), new_year);
+/// assert_eq!(parse_rfc3339("2026-01-01T00:00:00.123456789Z"), new_year);
+/// assert_eq!(parse_rfc3339("2026-01-01T02:00:00+02:00"), new_year);
+/// assert_eq!(parse_rfc3339("2026-01-01T00:00:00"), None); // no time zone
+/// assert_eq!(parse_rfc3339("2026-01-01T00:00:00+99:99"), None); // no such offset
+/// ```
 #[must_use]
 pub fn parse_rfc3339(text: &str) -> Option<UnixTime> {
     let b = text.as_bytes();
@@ -95,8 +116,12 @@ pub fn parse_rfc3339(text: &str) -> Option<UnixTime> {
     match rest {
         [b'Z' | b'z'] => Some(base),
         [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
-            let offset =
-                u64::from(digits(&[*h1, *h2])?) * 3600 + u64::from(digits(&[*m1, *m2])?) * 60;
+            // RFC 3339 §5.6: time-numoffset is hours 00-23, minutes 00-59.
+            let (hours, minutes) = (digits(&[*h1, *h2])?, digits(&[*m1, *m2])?);
+            if hours > 23 || minutes > 59 {
+                return None;
+            }
+            let offset = u64::from(hours) * 3600 + u64::from(minutes) * 60;
             if *sign == b'+' {
                 base.0.checked_sub(offset).map(UnixTime)
             } else {
@@ -109,6 +134,15 @@ pub fn parse_rfc3339(text: &str) -> Option<UnixTime> {
 
 /// Parses an HTTP-date in its preferred IMF-fixdate form
 /// (`Sun, 06 Nov 1994 08:49:37 GMT`, RFC 9110 §5.6.7).
+///
+/// ```
+/// use acme_core::time::{parse_http_date, UnixTime};
+///
+/// let date = parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT");
+/// assert_eq!(date, Some(UnixTime(784_111_777)));
+/// // The obsolete RFC 850 form is not accepted.
+/// assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), None);
+/// ```
 #[must_use]
 pub fn parse_http_date(text: &str) -> Option<UnixTime> {
     let b = text.trim_ascii().as_bytes();

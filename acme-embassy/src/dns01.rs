@@ -79,6 +79,38 @@ impl<P: Dns01Publisher> Dns01Solver<P> {
     }
 
     /// The publisher's error behind the last [`Error::Challenge`].
+    ///
+    /// ```
+    /// # use acme_core::challenge::KeyAuthorization;
+    /// # use acme_core::client::{ChallengeId, ChallengeTask};
+    /// # use acme_core::msg::ChallengeType;
+    /// # use acme_core::{Identifier, Thumbprint};
+    /// use acme_embassy::dns01::{Dns01Publisher, Dns01Solver};
+    /// use acme_embassy::driver::{ChallengeSolver, Error};
+    ///
+    /// /// A provider API that answers with an HTTP status.
+    /// struct Provider;
+    ///
+    /// impl Dns01Publisher for Provider {
+    ///     type Error = u16;
+    ///     async fn publish(&mut self, _name: &str, _value: &str) -> Result<(), u16> {
+    ///         Err(429) // rate limited
+    ///     }
+    ///     async fn remove(&mut self, _name: &str, _value: &str) {}
+    /// }
+    ///
+    /// # let task = ChallengeTask {
+    /// #     id: ChallengeId(0),
+    /// #     kind: ChallengeType::Dns01,
+    /// #     identifier: Identifier::dns("device-17.example")?,
+    /// #     key_authorization: KeyAuthorization::new("tok3n", &Thumbprint([7; 32]))?,
+    /// # };
+    /// let mut solver = Dns01Solver::new(Provider);
+    /// let provisioned = embassy_futures::block_on(solver.provision(&task));
+    /// assert_eq!(provisioned, Err(Error::Challenge));
+    /// assert_eq!(solver.last_error(), Some(&429));
+    /// # Ok::<(), acme_core::Error>(())
+    /// ```
     pub fn last_error(&self) -> Option<&P::Error> {
         self.last_error.as_ref()
     }

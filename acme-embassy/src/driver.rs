@@ -262,6 +262,16 @@ impl Error {
     /// Whether the same step may succeed if tried again: a network that
     /// failed may come back, a refused certificate or a buffer too small
     /// will not change.
+    ///
+    /// ```
+    /// use acme_embassy::driver::Error;
+    /// use acme_embassy::tls::TlsFailure;
+    ///
+    /// assert!(Error::Connect.is_transient()); // try again later
+    /// assert!(Error::Tls(TlsFailure::Handshake).is_transient());
+    /// assert!(!Error::Tls(TlsFailure::HostName).is_transient()); // check the URL
+    /// assert!(!Error::BufferTooSmall.is_transient());
+    /// ```
     #[must_use]
     pub fn is_transient(&self) -> bool {
         match self {

@@ -20,6 +20,22 @@ pub const MAX_TOKENS: usize = acme_core::identifier::MAX_IDENTIFIERS;
 
 /// The tokens being served, shared between the enrolment task and the
 /// responder task.
+///
+/// ```
+/// use acme_core::challenge::KeyAuthorization;
+/// use acme_core::Thumbprint;
+/// use acme_embassy::http01::Http01Tokens;
+///
+/// static TOKENS: Http01Tokens = Http01Tokens::new();
+///
+/// let key_authorization = KeyAuthorization::new("tok3n", &Thumbprint([7; 32]))?;
+/// TOKENS.add(&key_authorization)?;
+/// assert_eq!(TOKENS.get("tok3n"), Some(key_authorization));
+/// assert_eq!(TOKENS.get("other"), None); // answered with 404
+/// TOKENS.remove("tok3n");
+/// assert_eq!(TOKENS.get("tok3n"), None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Http01Tokens {
     tokens: Mutex<CriticalSectionRawMutex, RefCell<heapless::Vec<KeyAuthorization, MAX_TOKENS>>>,
 }
@@ -67,6 +83,30 @@ impl Default for Http01Tokens {
 }
 
 /// A [`ChallengeSolver`] for http-01 through [`Http01Tokens`].
+///
+/// ```
+/// # use acme_core::challenge::KeyAuthorization;
+/// # use acme_core::client::{ChallengeId, ChallengeTask};
+/// # use acme_core::msg::ChallengeType;
+/// # use acme_core::{Identifier, Thumbprint};
+/// use acme_embassy::driver::ChallengeSolver;
+/// use acme_embassy::http01::{Http01Solver, Http01Tokens};
+///
+/// static TOKENS: Http01Tokens = Http01Tokens::new(); // served by serve_http01
+/// # let task = ChallengeTask {
+/// #     id: ChallengeId(0),
+/// #     kind: ChallengeType::Http01,
+/// #     identifier: Identifier::dns("device-17.example")?,
+/// #     key_authorization: KeyAuthorization::new("tok3n", &Thumbprint([7; 32]))?,
+/// # };
+/// let mut solver = Http01Solver::new(&TOKENS);
+/// // What the driver does with each task the client hands out:
+/// embassy_futures::block_on(solver.provision(&task))?;
+/// assert_eq!(TOKENS.get("tok3n"), Some(task.key_authorization.clone()));
+/// embassy_futures::block_on(solver.cleanup(&task));
+/// assert_eq!(TOKENS.get("tok3n"), None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Http01Solver<'t> {
     tokens: &'t Http01Tokens,
 }
@@ -110,6 +150,25 @@ pub struct Http01Socket<'b> {
 /// perspective validation uses more), and a SYN that finds no listening
 /// socket is reset, which fails that perspective. Give it at least four
 /// sockets.
+///
+/// ```no_run
+/// use acme_embassy::http01::{serve_http01, Http01Socket, Http01Tokens};
+///
+/// static TOKENS: Http01Tokens = Http01Tokens::new();
+///
+/// /// Its own task (`#[embassy_executor::task]` on a board).
+/// async fn http01_responder(stack: embassy_net::Stack<'static>) -> ! {
+///     let mut buffers = [[0u8; 512]; 8];
+///     let [rx0, tx0, rx1, tx1, rx2, tx2, rx3, tx3] = &mut buffers;
+///     let sockets = [
+///         Http01Socket { rx: rx0, tx: tx0 },
+///         Http01Socket { rx: rx1, tx: tx1 },
+///         Http01Socket { rx: rx2, tx: tx2 },
+///         Http01Socket { rx: rx3, tx: tx3 },
+///     ];
+///     serve_http01(stack, 80, &TOKENS, sockets).await
+/// }
+/// ```
 pub async fn serve_http01<const N: usize>(
     stack: Stack<'_>,
     port: u16,

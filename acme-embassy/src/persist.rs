@@ -33,6 +33,22 @@ pub trait SnapshotStore {
 }
 
 /// A snapshot in RAM: lost on reboot, for tests and simulations.
+///
+/// ```
+/// use acme_embassy::persist::{RamStore, RamStoreFull, SnapshotStore};
+///
+/// embassy_futures::block_on(async {
+///     let mut store = RamStore::<64>::new();
+///     let mut buf = [0u8; 64];
+///     assert_eq!(store.load(&mut buf).await, Ok(None)); // nothing saved yet
+///     store.save(b"ACS snapshot").await?;
+///     assert_eq!(store.load(&mut buf).await?, Some(&b"ACS snapshot"[..]));
+///     assert_eq!(store.saves(), 1);
+///     assert_eq!(store.save(&[0; 65]).await, Err(RamStoreFull));
+///     Ok::<(), RamStoreFull>(())
+/// })?;
+/// # Ok::<(), RamStoreFull>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct RamStore<const N: usize> {
     data: heapless::Vec<u8, N>,
@@ -176,6 +192,22 @@ pub struct FlashStore<'s, F: NorFlash> {
 impl<'s, F: NorFlash> FlashStore<'s, F> {
     /// A store in `range` of `flash` (at least two erase pages, aligned to
     /// them), using `scratch` for item encoding.
+    ///
+    /// ```no_run
+    /// use acme_core::client::SNAPSHOT_MAX_LEN;
+    /// use acme_embassy::persist::{FlashStore, SnapshotStore};
+    /// use embedded_storage_async::nor_flash::NorFlash;
+    ///
+    /// /// At boot, with the snapshot in the flash's first two 4 KiB erase pages.
+    /// async fn saved_snapshot<F: NorFlash>(flash: F) -> Option<usize> {
+    ///     // The scratch holds the largest snapshot plus its item header.
+    ///     let mut scratch = [0u8; SNAPSHOT_MAX_LEN + 64];
+    ///     let mut store = FlashStore::new(flash, 0..2 * 4096, &mut scratch).ok()?;
+    ///     let mut snapshot = [0u8; SNAPSHOT_MAX_LEN];
+    ///     let saved = store.load(&mut snapshot).await.ok()??;
+    ///     Some(saved.len())
+    /// }
+    /// ```
     ///
     /// # Errors
     /// [`InvalidFlashRange`] when the range is not whole erase pages or

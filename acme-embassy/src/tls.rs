@@ -104,6 +104,14 @@ pub enum TlsFailure {
 impl TlsFailure {
     /// Whether trying again can help: a refused certificate will be
     /// refused again, a dropped handshake may not drop twice.
+    ///
+    /// ```
+    /// use acme_embassy::tls::TlsFailure;
+    ///
+    /// assert!(TlsFailure::Handshake.is_transient());
+    /// assert!(!TlsFailure::Untrusted.is_transient()); // fix the trust anchor instead
+    /// assert!(!TlsFailure::OutsideValidity.is_transient()); // or the clock
+    /// ```
     #[must_use]
     pub fn is_transient(self) -> bool {
         self == TlsFailure::Handshake
@@ -268,6 +276,27 @@ impl<R: CryptoRngCore> CryptoProvider for VerifyingProvider<'_, '_, R> {
 }
 
 /// Opens verified TLS connections over embassy-net.
+///
+/// ```no_run
+/// use core::net::Ipv4Addr;
+/// use acme_embassy::tls::TlsConnector;
+/// use rand_core::CryptoRngCore;
+///
+/// /// Seconds since 1970 from the board's RTC, once something has set it.
+/// fn rtc_seconds() -> Option<u64> {
+///     None
+/// }
+///
+/// fn connector<'a, R: CryptoRngCore>(
+///     stack: embassy_net::Stack<'a>,
+///     trust_anchor_der: &'a [u8], // the CA's root, in DER
+///     rng: R,                     // the MCU's hardware RNG
+/// ) -> TlsConnector<'a, R> {
+///     TlsConnector::new(stack, trust_anchor_der, rng)
+///         .with_clock(rtc_seconds) // also check certificate validity
+///         .with_fixed_address(Ipv4Addr::new(192, 0, 2, 1)) // no DNS; name still verified
+/// }
+/// ```
 pub struct TlsConnector<'a, R> {
     stack: Stack<'a>,
     trust_anchor: &'a [u8],

@@ -333,7 +333,7 @@ impl ChallengeTask<'_> {
     ) -> Result<String<{ crate::challenge::MAX_DNS01_NAME_LEN }>, Error> {
         match self.identifier {
             Identifier::Dns(name) => crate::challenge::dns01_record_name(name),
-            Identifier::Ip(_) => Err(crate::IdentifierError::DnsNameCharacter.into()),
+            Identifier::Ip(_) => Err(crate::IdentifierError::NotDnsName.into()),
         }
     }
 

@@ -123,6 +123,27 @@ pub trait Message<'a>: Deserialize<'a> + sealed::Sealed {
 
 /// Parses one ACME object from a response body.
 ///
+/// ```
+/// use acme_core::msg::{self, Directory, JsonError};
+/// use acme_core::Error;
+///
+/// let body = br#"{
+///     "newNonce": "https:\/\/acme.example\/new-nonce",
+///     "newAccount": "https://acme.example/new-account",
+///     "meta": {"externalAccountRequired": true, "profiles": {"tlsserver": "90 days"}}
+/// }"#;
+/// let directory: Directory<'_> = msg::parse(body)?;
+/// let new_nonce = directory.new_nonce.unwrap_or_default();
+/// assert!(new_nonce.unescaped_eq("https://acme.example/new-nonce"));
+/// assert_eq!(directory.new_order, None); // absent members are `None`
+/// let meta = directory.meta.unwrap_or_default();
+/// assert!(meta.external_account_required && meta.profiles.contains("tlsserver"));
+///
+/// let html = msg::parse::<Directory<'_>>(b"<html>502 Bad Gateway</html>");
+/// assert_eq!(html, Err(Error::Json(JsonError::Syntax)));
+/// # Ok::<(), acme_core::Error>(())
+/// ```
+///
 /// # Errors
 /// [`Error::Json`] for malformed, too deep or mistyped JSON, and
 /// [`Error::LimitExceeded`] for over-long lists.
@@ -176,6 +197,21 @@ fn check_depth(body: &[u8]) -> Result<(), JsonError> {
 }
 
 /// A JSON string borrowed from the body, still escaped.
+///
+/// ```
+/// use acme_core::msg::{self, Directory};
+///
+/// // Some servers escape `/` as `\/`.
+/// let body = br#"{"newNonce":"https:\/\/acme.example\/nonce"}"#;
+/// let directory: Directory<'_> = msg::parse(body)?;
+/// let new_nonce = directory.new_nonce.unwrap_or_default();
+/// assert_eq!(new_nonce.raw(), r"https:\/\/acme.example\/nonce"); // as sent
+/// assert_eq!(new_nonce.as_plain(), None); // it holds escapes
+/// let mut url: heapless::String<64> = heapless::String::new();
+/// new_nonce.unescape_into(&mut url, "newNonce")?;
+/// assert_eq!(url, "https://acme.example/nonce");
+/// # Ok::<(), acme_core::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(transparent)]
 pub struct JsonStr<'a>(#[serde(borrow)] EscapedStr<'a>);
@@ -189,6 +225,14 @@ impl defmt::Format for JsonStr<'_> {
 
 impl<'a> JsonStr<'a> {
     /// A string with no escapes.
+    ///
+    /// ```
+    /// use acme_core::msg::JsonStr;
+    ///
+    /// let text = JsonStr::plain("https://acme.example/order/42");
+    /// assert_eq!(text.as_plain(), Some("https://acme.example/order/42"));
+    /// assert!(text.unescaped_eq("https://acme.example/order/42"));
+    /// ```
     #[must_use]
     pub const fn plain(text: &'a str) -> Self {
         JsonStr(EscapedStr(text))
@@ -225,6 +269,16 @@ impl<'a> JsonStr<'a> {
     /// # Errors
     /// [`JsonError::InvalidString`], or [`Error::LimitExceeded`] naming
     /// `limit` when it does not fit.
+    ///
+    /// ```
+    /// use acme_core::msg::JsonStr;
+    /// use acme_core::Error;
+    ///
+    /// let url = JsonStr::plain("https://acme.example/order/42");
+    /// let mut short: heapless::String<16> = heapless::String::new();
+    /// let too_long = url.unescape_into(&mut short, "ORDER_URL_LEN");
+    /// assert_eq!(too_long, Err(Error::LimitExceeded { limit: "ORDER_URL_LEN", max: 16 }));
+    /// ```
     pub fn unescape_into<const N: usize>(
         &self,
         out: &mut heapless::String<N>,
@@ -262,6 +316,18 @@ impl<'a> JsonStr<'a> {
 
 /// A list parsed into at most `N` entries; longer lists set
 /// [`Bounded::overflowed`] instead of failing mid-parse.
+///
+/// ```
+/// use acme_core::msg::{self, Directory};
+///
+/// let body = br#"{"meta":{"caaIdentities":["acme.example","ca.example"]}}"#;
+/// let directory: Directory<'_> = msg::parse(body)?;
+/// let caa = directory.meta.unwrap_or_default().caa_identities;
+/// assert_eq!(caa.as_slice().len(), 2);
+/// assert!(caa.as_slice()[0].unescaped_eq("acme.example"));
+/// assert!(!caa.overflowed());
+/// # Ok::<(), acme_core::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bounded<T, const N: usize> {
     items: heapless::Vec<T, N>,
