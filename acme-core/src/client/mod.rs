@@ -1389,6 +1389,9 @@ impl<'a, const N: usize> Client<'a, N> {
         Ok(Handled::Continue)
     }
 
+    /// Out of line: the problem document it parses is several KB of stack,
+    /// which `handle_response` would otherwise reserve for every answer.
+    #[inline(never)]
     fn handle_error_response(
         &mut self,
         now: Instant,
@@ -1495,19 +1498,7 @@ impl<'a, const N: usize> Client<'a, N> {
                 self.handle_order(now, phase, response)?;
             }
             Phase::FetchAuthz(i) => self.handle_authorization(i, body)?,
-            Phase::RespondChallenge(i) => {
-                let challenge: msg::Challenge<'_> = msg::parse(body)?;
-                if challenge.status == ChallengeStatus::Invalid {
-                    if let Some(problem) = &challenge.error {
-                        self.problem.set(response.status, problem);
-                    }
-                    return Err(ProtocolError::ChallengeInvalid { id: ChallengeId(i) }.into());
-                }
-                if let Some(slot) = self.authzs.get_mut(usize::from(i)) {
-                    slot.progress = AuthzProgress::Responded;
-                }
-                self.next_challenge_or_finalize(Some((now, response.headers)));
-            }
+            Phase::RespondChallenge(i) => self.handle_challenge(now, i, response)?,
             Phase::Certificate | Phase::Alternate(_) => {
                 self.accept_certificate(now, body, scratch)?;
                 let alternate = match phase {
@@ -1552,13 +1543,7 @@ impl<'a, const N: usize> Client<'a, N> {
                 self.finish();
                 return Ok(Handled::Account(account));
             }
-            Phase::DeactivateAuthz => {
-                let authz: Authorization<'_> = msg::parse(body)?;
-                if authz.status != AuthorizationStatus::Deactivated {
-                    return Err(ProtocolError::UnexpectedObjectStatus.into());
-                }
-                self.finish();
-            }
+            Phase::DeactivateAuthz => self.handle_deactivated_authorization(body)?,
             Phase::KeyChange | Phase::Revoke => self.finish(),
             Phase::OrdersPage if self.recovering_order => self.recover_order(response)?,
             Phase::OrdersPage => {
@@ -1591,6 +1576,37 @@ impl<'a, const N: usize> Client<'a, N> {
     // The handlers of the large messages are kept out of line, so that each
     // parsed message occupies the stack only while its own handler runs
     // (inlined, their frames add up in `handle_success`).
+
+    #[inline(never)]
+    fn handle_challenge(
+        &mut self,
+        now: Instant,
+        i: u8,
+        response: &Response<'_>,
+    ) -> Result<(), Error> {
+        let challenge: msg::Challenge<'_> = msg::parse(response.body)?;
+        if challenge.status == ChallengeStatus::Invalid {
+            if let Some(problem) = &challenge.error {
+                self.problem.set(response.status, problem);
+            }
+            return Err(ProtocolError::ChallengeInvalid { id: ChallengeId(i) }.into());
+        }
+        if let Some(slot) = self.authzs.get_mut(usize::from(i)) {
+            slot.progress = AuthzProgress::Responded;
+        }
+        self.next_challenge_or_finalize(Some((now, response.headers)));
+        Ok(())
+    }
+
+    #[inline(never)]
+    fn handle_deactivated_authorization(&mut self, body: &[u8]) -> Result<(), Error> {
+        let authz: Authorization<'_> = msg::parse(body)?;
+        if authz.status != AuthorizationStatus::Deactivated {
+            return Err(ProtocolError::UnexpectedObjectStatus.into());
+        }
+        self.finish();
+        Ok(())
+    }
 
     #[inline(never)]
     fn handle_directory(&mut self, body: &[u8]) -> Result<(), Error> {
@@ -2083,6 +2099,10 @@ impl<'a, const N: usize> Client<'a, N> {
             .min(policy.poll_max_ms)
     }
 
+    /// Out of line: the certificate checks (the issuer's RSA signature
+    /// above all) need several KB of stack, which `handle_response` would
+    /// otherwise reserve for every answer.
+    #[inline(never)]
     fn accept_certificate(
         &self,
         now: Instant,
