@@ -69,6 +69,11 @@ pub(crate) struct RunOptions<'s> {
     pub tx_len: usize,
 }
 
+/// What a run that ran out of time says.
+pub(crate) const DEADLINE_PASSED: &str =
+    "the overall deadline passed (Settings::deadline, the tool's \
+     --deadline-secs); running again resumes where this run stopped";
+
 /// Maps a core error to a host error, with the server's problem document.
 pub(crate) fn core_error<const N: usize>(
     client: &Client<'_, N>,
@@ -201,7 +206,7 @@ pub(crate) fn run<const N: usize>(
             }
         }
         if StdInstant::now() >= options.deadline {
-            return Err(HostError::Network("overall deadline passed".into()));
+            return Err(HostError::Network(DEADLINE_PASSED.into()));
         }
         let polled = client.poll_transmit(now(), &mut tx).map(|t| {
             t.map(|t| Outgoing {
@@ -231,7 +236,7 @@ pub(crate) fn run<const N: usize>(
                 // The wait is the server's Retry-After or the client's own
                 // backoff after a failure.
                 return Err(HostError::Network(format!(
-                    "overall deadline passed: the next request was due in {:.1} s",
+                    "{DEADLINE_PASSED}; the next request was due in {:.1} s",
                     wait.as_secs_f64()
                 )));
             }
@@ -407,7 +412,11 @@ fn provision(
                 task.dns01_value().as_str(),
             )?;
         }
-        ChallengeType::Unknown => return Err(HostError::Internal("unknown challenge type".into())),
+        ChallengeType::Unknown => {
+            return Err(HostError::Usage(
+                "Settings::challenge must be http-01, dns-01 or tls-alpn-01".into(),
+            ))
+        }
     }
     Ok(())
 }

@@ -6,11 +6,13 @@ use std::fmt;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum HostError {
-    /// The command line or configuration is unusable.
+    /// The command line or configuration is unusable: fix the input. This
+    /// includes trust that does not cover the CA's TLS certificate, a port
+    /// that cannot be bound and a dns hook that fails.
     Usage(String),
     /// The server refused: the message includes its problem document.
     Refused(String),
-    /// The network or TLS failed, or the deadline passed.
+    /// The network failed, or the deadline passed: running again resumes.
     Network(String),
     /// A local file problem (state directory, keys).
     Storage(String),

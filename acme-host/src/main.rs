@@ -70,8 +70,8 @@ enum Command {
         #[command(subcommand)]
         action: AccountAction,
     },
-    /// Start a local Pebble CA and enrol a device certificate against it.
-    #[cfg(feature = "pebble")]
+    /// Start a local Pebble CA and enrol a device certificate against it
+    /// (in builds with the `pebble` feature).
     Demo {
         /// The identifier to enrol.
         #[arg(long, default_value = "dns:device.demo.test")]
@@ -265,7 +265,9 @@ impl Common {
             }
         };
         s.contact = self.contact.clone();
-        s.key_file = self.key_file.clone();
+        s.device_key_file = self.key_file.clone();
+        // Debugging aid: record every exchange (`ACME_RECORD_DIR=dir`).
+        s.record_dir = std::env::var_os("ACME_RECORD_DIR").map(PathBuf::from);
         s.deadline = Duration::from_secs(self.deadline_secs);
         s.io_timeout = Duration::from_secs(self.io_timeout_secs.max(1));
         s.allowed_hosts = self.allow_host.clone();
@@ -444,8 +446,10 @@ fn execute(cli: &Cli, progress: &mut dyn FnMut(&str)) -> Result<serde_json::Valu
                 }
                 AccountAction::ListOrders => {
                     let orders = session.list_orders(progress)?;
-                    for order in &orders {
-                        println!("{order}");
+                    if !cli.json {
+                        for order in &orders {
+                            println!("{order}");
+                        }
                     }
                     return Ok(serde_json::json!({"orders": orders}));
                 }
@@ -454,15 +458,30 @@ fn execute(cli: &Cli, progress: &mut dyn FnMut(&str)) -> Result<serde_json::Valu
             Ok(serde_json::json!({
                 "status": account.status,
                 "contact": account.contact,
+                "orders_url": account.orders_url,
             }))
         }
-        #[cfg(feature = "pebble")]
         Command::Demo {
             identifier,
             challenge,
             state_dir,
         } => demo(identifier, *challenge, state_dir.clone(), progress),
     }
+}
+
+/// Without the `pebble` feature there is no local CA to start.
+#[cfg(not(feature = "pebble"))]
+fn demo(
+    _identifier: &str,
+    _challenge: Challenge,
+    _state_dir: Option<PathBuf>,
+    _progress: &mut dyn FnMut(&str),
+) -> Result<serde_json::Value, HostError> {
+    Err(HostError::Usage(
+        "this acme was built without the `pebble` feature, which the demo needs: \
+         cargo install acme-host --features pebble"
+            .into(),
+    ))
 }
 
 #[cfg(feature = "pebble")]
@@ -534,7 +553,16 @@ struct TestKillHook {
 }
 
 impl TestKillHook {
+    /// The hooks asked for, in builds with the `test-hooks` feature; none in
+    /// any other build, whatever the environment says.
     fn from_env() -> Self {
+        if !cfg!(feature = "test-hooks") {
+            return Self {
+                after: None,
+                requests: 0,
+                before_certificate_save: false,
+            };
+        }
         let after = std::env::var(TEST_HOOK_KILL_AFTER_REQUEST)
             .ok()
             .and_then(|v| v.trim().parse().ok());

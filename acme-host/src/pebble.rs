@@ -2,6 +2,9 @@
 //! the interop tests: free loopback ports, a fresh test root and
 //! `localhost` certificate for its HTTPS, and `pebble-challtestsrv` as its
 //! DNS server so any test name resolves to 127.0.0.1.
+//!
+//! Test support, behind the `pebble` feature: its API may change in any
+//! release.
 
 use std::io::Read as _;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};

@@ -70,8 +70,17 @@ impl Drop for Server {
 }
 
 fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener, HostError> {
-    TcpListener::bind(addr)
-        .map_err(|e| HostError::Usage(format!("cannot listen for {what} on {addr}: {e}")))
+    TcpListener::bind(addr).map_err(|e| {
+        let hint = if addr.port() < 1024 {
+            "; ports below 1024 need root or CAP_NET_BIND_SERVICE"
+        } else {
+            ""
+        };
+        HostError::Usage(format!(
+            "cannot listen for {what} on {addr}: {e} (Settings::http01_listen / \
+                 tls_alpn01_listen, the tool's --http-listen / --tls-listen){hint}"
+        ))
+    })
 }
 
 type Tokens = Arc<Mutex<HashMap<String, String>>>;
@@ -319,16 +328,19 @@ impl Dns01Hook {
     /// Runs `command add|remove name value` and waits for it.
     ///
     /// # Errors
-    /// [`HostError::Internal`] when the hook cannot run or exits non-zero.
+    /// [`HostError::Usage`] when the hook cannot run or exits non-zero.
     pub(crate) fn run(&self, action: &str, name: &str, value: &str) -> Result<(), HostError> {
         let status = Command::new(&self.command)
             .args([action, name, value])
             .status()
             .map_err(|e| {
-                HostError::Internal(format!("dns hook {}: {e}", self.command.display()))
+                HostError::Usage(format!(
+                    "dns hook {} cannot run: {e} (Settings::dns_hook, the tool's --dns-hook)",
+                    self.command.display()
+                ))
             })?;
         if !status.success() {
-            return Err(HostError::Internal(format!(
+            return Err(HostError::Usage(format!(
                 "dns hook {} {action} {name} failed: {status}",
                 self.command.display()
             )));

@@ -143,8 +143,9 @@ pub struct Settings {
     pub tls_alpn01_listen: SocketAddr,
     /// The dns-01 hook command.
     pub dns_hook: Option<PathBuf>,
-    /// A device key to use instead of the state directory's.
-    pub key_file: Option<PathBuf>,
+    /// A device key file (PKCS#8 or SEC1, PEM or DER; mode 0600) to use
+    /// instead of the state directory's `device.key`.
+    pub device_key_file: Option<PathBuf>,
     /// Overall deadline.
     pub deadline: Duration,
     /// Per socket operation timeout.
@@ -153,6 +154,10 @@ pub struct Settings {
     pub allowed_hosts: Vec<String>,
     /// Save alternate chains too.
     pub fetch_alternates: bool,
+    /// Write every HTTP request and response, as sent and received (before
+    /// TLS), into this directory: for debugging a CA's answers. The
+    /// requests hold signatures and the account URL, never a key.
+    pub record_dir: Option<PathBuf>,
 }
 
 impl Settings {
@@ -170,11 +175,12 @@ impl Settings {
             http01_listen: SocketAddr::from(([0, 0, 0, 0], 80)),
             tls_alpn01_listen: SocketAddr::from(([0, 0, 0, 0], 443)),
             dns_hook: None,
-            key_file: None,
+            device_key_file: None,
             deadline: Duration::from_secs(300),
             io_timeout: Duration::from_secs(30),
             allowed_hosts: Vec::new(),
             fetch_alternates: false,
+            record_dir: None,
         }
     }
 }
@@ -308,9 +314,16 @@ impl Session {
     /// # Errors
     /// [`HostError`] for unusable settings, keys or TLS trust.
     pub fn open(settings: Settings) -> Result<Self, HostError> {
+        // Checked before anything is written, keys included.
+        acme_core::http::Url::parse(&settings.directory).map_err(|e| {
+            HostError::Usage(format!(
+                "directory URL {}: {e} (Settings::directory, the tool's --directory)",
+                settings.directory
+            ))
+        })?;
         let state = StateDir::open(&settings.state_dir)?;
         let (account_key, created_account_key) = state.load_or_create_key(names::ACCOUNT_KEY)?;
-        let device_key = match &settings.key_file {
+        let device_key = match &settings.device_key_file {
             Some(path) => load_key(path)?,
             None => state.load_or_create_key(names::DEVICE_KEY)?.0,
         };
@@ -324,7 +337,7 @@ impl Session {
         };
         let config = client_config(&settings.trust)?;
         let mut transport = Transport::new(config, 64 * 1024, settings.io_timeout);
-        if let Some(dir) = std::env::var_os("ACME_RECORD_DIR") {
+        if let Some(dir) = &settings.record_dir {
             transport.record_to(dir);
         }
         Ok(Self {
@@ -376,7 +389,9 @@ impl Session {
                 r.dns01 = Some(Dns01Hook::new(hook));
             }
             ChallengeType::Unknown => {
-                return Err(HostError::Usage("unknown challenge type".into()))
+                return Err(HostError::Usage(
+                    "Settings::challenge must be http-01, dns-01 or tls-alpn-01".into(),
+                ))
             }
         }
         Ok(r)
@@ -483,7 +498,9 @@ impl Session {
         if let Some(snapshot) = &output.deferred_snapshot {
             self.state.write(names::SNAPSHOT, snapshot, 0o600)?;
         }
-        let mut report = CertificateReport::from_pem(chain)?;
+        // Checked above: a failure here is the client's own.
+        let mut report = CertificateReport::from_pem(chain)
+            .map_err(|e| HostError::Internal(format!("the saved chain: {e}")))?;
         report.path = self.state.file(names::CERTIFICATE);
         report.alternates = alternates;
         Ok(report)
@@ -499,7 +516,7 @@ impl Session {
             .state
             .read(names::CERTIFICATE)?
             .ok_or_else(|| storage(&path, "no certificate yet"))?;
-        let mut report = CertificateReport::from_pem(&pem)?;
+        let mut report = CertificateReport::from_pem(&pem).map_err(|e| storage(&path, e))?;
         report.path = path;
         Ok(report)
     }
@@ -515,9 +532,13 @@ impl Session {
         progress: &mut dyn FnMut(&str),
     ) -> Result<RenewalInfo, HostError> {
         let cert = self.current_certificate()?;
-        let id = cert
-            .ari_cert_id
-            .ok_or_else(|| HostError::Usage("the certificate has no AKI: no ARI CertID".into()))?;
+        let id = cert.ari_cert_id.ok_or_else(|| {
+            HostError::Refused(
+                "the certificate has no authority key identifier, which ARI names it by: \
+                     decide renewal from its lifetime"
+                    .into(),
+            )
+        })?;
         let responders = Responders::default();
         let output = self.run_goal(
             Goal::RenewalInfo { cert_id: &id },
@@ -708,11 +729,12 @@ impl CertificateReport {
     /// `alternates` are left empty.
     ///
     /// # Errors
-    /// [`HostError::CertificateRefused`] when the text holds no certificate
-    /// or its leaf does not parse.
+    /// [`HostError::Usage`] when the text holds no certificate or its leaf
+    /// does not parse.
     pub fn from_pem(pem: &[u8]) -> Result<CertificateReport, HostError> {
-        let refused = |e: &dyn fmt::Display| HostError::CertificateRefused(e.to_string());
-        let ders = crate::chain::chain_ders(pem)?;
+        let refused =
+            |e: &dyn fmt::Display| HostError::Usage(format!("not a PEM certificate chain: {e}"));
+        let ders = crate::chain::chain_ders(pem).map_err(|e| refused(&e))?;
         let leaf_der = ders.first().ok_or_else(|| refused(&"empty chain"))?;
         let leaf = x509_cert::Certificate::from_der(leaf_der).map_err(|e| refused(&e))?;
         let core = acme_core::cert::Certificate::from_der(leaf_der).map_err(|e| refused(&e))?;

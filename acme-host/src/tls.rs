@@ -58,14 +58,14 @@ pub(crate) fn client_config(trust: &Trust) -> Result<Arc<ClientConfig>, HostErro
         Trust::System => {}
     }
     if roots.is_empty() {
-        return Err(HostError::Internal(
+        return Err(HostError::Usage(
             "no trusted root certificates: install ca-certificates, or trust the CA's root with Trust::Only / Trust::SystemAnd (the tool's --ca-file)".into(),
         ));
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| HostError::Internal(format!("TLS setup: {e}")))?
+        .map_err(|e| HostError::Usage(format!("TLS setup: {e}")))?
         .with_root_certificates(roots)
         .with_no_client_auth();
     // The core speaks HTTP/1.1.

@@ -58,6 +58,19 @@ pub(crate) struct Transport {
 /// tests.
 pub(crate) const TEST_HOOK_KILL_AFTER_SENDING: &str = "ACME_TEST_KILL_AFTER_SENDING";
 
+/// The [`TEST_HOOK_KILL_AFTER_SENDING`] request number, read only in builds
+/// with the `test-hooks` feature: a library must not be made to kill its
+/// process by an environment variable.
+fn kill_after_sending_hook() -> Option<u32> {
+    if cfg!(feature = "test-hooks") {
+        std::env::var(TEST_HOOK_KILL_AFTER_SENDING)
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+    } else {
+        None
+    }
+}
+
 impl Transport {
     /// A transport with a receive buffer of `rx_len` bytes; each socket
     /// read or write waits at most `io_timeout`.
@@ -70,9 +83,7 @@ impl Transport {
             io_timeout,
             stats: TransportStats::default(),
             record_dir: None,
-            kill_after_sending: std::env::var(TEST_HOOK_KILL_AFTER_SENDING)
-                .ok()
-                .and_then(|v| v.trim().parse().ok()),
+            kill_after_sending: kill_after_sending_hook(),
         }
     }
 
@@ -225,7 +236,7 @@ impl Transport {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(Attempt::Failed(HostError::Network(
-                "overall deadline passed".into(),
+                crate::driver::DEADLINE_PASSED.into(),
             )));
         }
         let wait = self.io_timeout.min(left);
@@ -248,7 +259,7 @@ impl Transport {
             // A certificate refused in the handshake will be refused again:
             // final, not a network failure to retry.
             Err(e) if is_certificate_refusal(&e) => {
-                return Err(Attempt::Failed(HostError::Internal(format!(
+                return Err(Attempt::Failed(HostError::Usage(format!(
                     "the server's TLS certificate was refused ({e}); check the trusted roots (Settings::trust, the tool's --ca-file) and the directory URL's host"
                 ))))
             }
@@ -281,9 +292,10 @@ impl Transport {
             // No read may outlast the overall deadline.
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(Attempt::Failed(HostError::Network(
-                    "overall deadline passed while waiting for the server's answer".into(),
-                )));
+                return Err(Attempt::Failed(HostError::Network(format!(
+                    "{} (waiting for the server's answer)",
+                    crate::driver::DEADLINE_PASSED
+                ))));
             }
             let wait = self.io_timeout.min(left);
             let _ = open.stream.sock.set_read_timeout(Some(wait));
@@ -296,7 +308,10 @@ impl Transport {
                 Ok(n) => n,
                 Err(e) if is_timeout(&e) => {
                     let message = if wait < self.io_timeout {
-                        "overall deadline passed while waiting for the server's answer".to_owned()
+                        format!(
+                            "{} (waiting for the server's answer)",
+                            crate::driver::DEADLINE_PASSED
+                        )
                     } else {
                         format!(
                             "the server did not answer within {} s",

@@ -15,6 +15,7 @@ fn acme() -> Command {
 }
 
 #[test]
+#[cfg(feature = "pebble")]
 fn demo_enrols_against_a_local_pebble_and_prints_the_certificate() {
     let out = acme().args(["demo", "--json"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

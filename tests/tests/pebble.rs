@@ -463,14 +463,14 @@ fn a_ca_whose_certificate_is_not_trusted_is_refused_once() {
     settings.trust = Trust::Only(other_ca);
     let mut session = Session::open(settings).unwrap();
     match session.enrol(&spec(&["dns:untrusted.device.test"]), &mut |_| {}) {
-        Err(e @ HostError::Internal(_)) => {
+        Err(e @ HostError::Usage(_)) => {
             let message = e.to_string();
             assert!(
                 message.contains("TLS certificate was refused")
                     && message.contains("UnknownIssuer"),
                 "{message}"
             );
-            assert_eq!(e.exit_code(), 6);
+            assert_eq!(e.exit_code(), 2, "the trust setting is the input to fix");
         }
         other => panic!("expected the certificate to be refused, got {other:?}"),
     }
