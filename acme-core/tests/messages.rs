@@ -118,19 +118,19 @@ fn authorizations_and_challenges() {
     let a: Authorization = parse(body).unwrap();
     assert_eq!(a.status, AuthorizationStatus::Pending);
     assert!(a.wildcard);
+    // The two of types the client does not know are skipped.
     let types: Vec<_> = a.challenges.as_slice().iter().map(|c| c.kind).collect();
     assert_eq!(
         types,
         [
             ChallengeType::Http01,
             ChallengeType::Dns01,
-            ChallengeType::TlsAlpn01,
-            ChallengeType::Unknown,
-            ChallengeType::Unknown
+            ChallengeType::TlsAlpn01
         ]
     );
-    assert_eq!(a.challenges.as_slice()[3].token, None);
-    assert_eq!(a.challenges.as_slice()[4].status, ChallengeStatus::Unknown);
+    let odd: Challenge =
+        parse(br#"{"type":"http-01","url":"u","token":"t","status":"quantum"}"#).unwrap();
+    assert_eq!(odd.status, ChallengeStatus::Unknown);
     let c: Challenge = parse(br#"{"type":"http-01","url":"u","token":"t","status":"invalid","validated":"2026-01-01T00:00:00Z","error":{"type":"urn:ietf:params:acme:error:connection","detail":"refused"}}"#).unwrap();
     assert_eq!(c.status, ChallengeStatus::Invalid);
     assert_eq!(c.error.unwrap().kind(), ProblemType::Validation);
@@ -230,7 +230,45 @@ fn lists_past_their_limits_name_the_limit() {
         parse::<Authorization>(body.as_bytes()),
         Err(Error::LimitExceeded {
             limit: "MAX_CHALLENGES",
-            max: 8
+            max: 4
         })
     );
+}
+
+#[test]
+fn challenges_of_unknown_types_are_skipped_not_counted() {
+    // Six types the client does not know, around three it does: the three
+    // are kept, in order, and the others count against no limit.
+    let unknown = |i: usize| {
+        format!(r#"{{"type":"future-0{i}","url":"x{i}","token":"t","status":"pending"}}"#)
+    };
+    let known = |kind: &str| {
+        format!(r#"{{"type":"{kind}","url":"{kind}","token":"t","status":"pending"}}"#)
+    };
+    let list = [
+        unknown(1),
+        known("dns-01"),
+        unknown(2),
+        unknown(3),
+        known("http-01"),
+        unknown(4),
+        unknown(5),
+        known("tls-alpn-01"),
+        unknown(6),
+    ];
+    let body = format!(
+        r#"{{"status":"pending","identifier":{{"type":"dns","value":"a"}},"challenges":[{}]}}"#,
+        list.join(",")
+    );
+    let authz = parse::<Authorization>(body.as_bytes()).unwrap();
+    let kinds: Vec<_> = authz.challenges.as_slice().iter().map(|c| c.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            ChallengeType::Dns01,
+            ChallengeType::Http01,
+            ChallengeType::TlsAlpn01
+        ]
+    );
+    assert!(!authz.challenges.overflowed());
 }

@@ -1699,8 +1699,13 @@ impl<'a, const N: usize> Client<'a, N> {
 
     #[inline(never)]
     fn handle_authorization(&mut self, i: u8, body: &[u8]) -> Result<(), Error> {
-        let authz: Authorization<'_> = msg::parse(body)?;
-        self.process_authorization(i, &authz)
+        // Used where `parse` returned it: moving it out of the `Result`
+        // would hold a second copy of it on the stack.
+        let parsed = msg::parse::<Authorization<'_>>(body);
+        match &parsed {
+            Ok(authz) => self.process_authorization(i, authz),
+            Err(e) => Err(*e),
+        }
     }
 
     fn store_directory(&mut self, d: &msg::Directory<'_>) -> Result<(), Error> {

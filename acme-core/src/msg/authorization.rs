@@ -109,12 +109,25 @@ pub struct Authorization<'a> {
     /// `expires`.
     #[serde(borrow)]
     pub expires: Option<JsonStr<'a>>,
-    /// `challenges`.
-    #[serde(borrow, default)]
+    /// `challenges`: those of the types the client knows (others are
+    /// skipped), at most [`MAX_CHALLENGES`].
+    #[serde(borrow, default, deserialize_with = "known_challenges")]
     pub challenges: Bounded<Challenge<'a>, MAX_CHALLENGES>,
     /// `wildcard`.
     #[serde(default)]
     pub wildcard: bool,
+}
+
+/// The challenges of the types the client knows: one of an unknown type
+/// can never be answered, and keeping none of them halves an
+/// authorization's size on the stack.
+fn known_challenges<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Bounded<Challenge<'de>, MAX_CHALLENGES>, D::Error> {
+    Bounded::deserialize_keeping(
+        deserializer,
+        Some(|c: &Challenge<'_>| c.kind != ChallengeType::Unknown),
+    )
 }
 
 impl<'a> Message<'a> for Authorization<'a> {

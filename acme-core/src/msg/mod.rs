@@ -38,8 +38,10 @@ use crate::Error;
 pub const MAX_JSON_DEPTH: usize = 16;
 /// The most authorizations an order may list.
 pub const MAX_AUTHORIZATIONS: usize = crate::identifier::MAX_IDENTIFIERS;
-/// The most challenges an authorization may offer.
-pub const MAX_CHALLENGES: usize = 8;
+/// The most challenges of known types (http-01, dns-01, tls-alpn-01) an
+/// authorization may offer; challenges of other types are skipped, not
+/// counted: the client could not answer them anyway.
+pub const MAX_CHALLENGES: usize = 4;
 /// The most subproblems a problem document may carry.
 pub const MAX_SUBPROBLEMS: usize = 8;
 /// The most entries kept from small string lists (contacts, CAA
@@ -371,7 +373,24 @@ impl<T, const N: usize> Bounded<T, N> {
 
 impl<'de, T: Deserialize<'de>, const N: usize> Deserialize<'de> for Bounded<T, N> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct BoundedVisitor<T, const N: usize>(PhantomData<T>);
+        Self::deserialize_keeping(deserializer, None)
+    }
+}
+
+impl<T, const N: usize> Bounded<T, N> {
+    /// Deserializes the list. With `keep`, items it refuses are parsed and
+    /// then neither stored nor counted against the limit (an authorization
+    /// keeps only the challenges of types the client knows). Without it,
+    /// items past the limit are skipped unparsed and mark the list
+    /// overflowed.
+    pub(crate) fn deserialize_keeping<'de, D: Deserializer<'de>>(
+        deserializer: D,
+        keep: Option<fn(&T) -> bool>,
+    ) -> Result<Self, D::Error>
+    where
+        T: Deserialize<'de>,
+    {
+        struct BoundedVisitor<T, const N: usize>(Option<fn(&T) -> bool>);
 
         impl<'de, T: Deserialize<'de>, const N: usize> Visitor<'de> for BoundedVisitor<T, N> {
             type Value = Bounded<T, N>;
@@ -383,25 +402,28 @@ impl<'de, T: Deserialize<'de>, const N: usize> Deserialize<'de> for Bounded<T, N
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
                 let mut out = Bounded::default();
                 loop {
-                    if out.items.is_full() {
+                    if self.0.is_none() && out.items.is_full() {
                         if seq.next_element::<IgnoredAny>()?.is_none() {
                             break;
                         }
                         out.overflowed = true;
-                    } else {
-                        match seq.next_element::<T>()? {
-                            Some(item) => {
-                                let _ = out.items.push(item);
-                            }
-                            None => break,
-                        }
+                        continue;
+                    }
+                    let Some(item) = seq.next_element::<T>()? else {
+                        break;
+                    };
+                    if self.0.is_some_and(|keep| !keep(&item)) {
+                        continue;
+                    }
+                    if out.items.push(item).is_err() {
+                        out.overflowed = true;
                     }
                 }
                 Ok(out)
             }
         }
 
-        deserializer.deserialize_seq(BoundedVisitor::<T, N>(PhantomData))
+        deserializer.deserialize_seq(BoundedVisitor::<T, N>(keep))
     }
 }
 
