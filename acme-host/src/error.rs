@@ -2,7 +2,25 @@
 
 use std::fmt;
 
-/// What went wrong, grouped the way the exit code reports it.
+/// What went wrong, grouped the way the exit code reports it: the kind
+/// says what to do next.
+///
+/// ```
+/// use acme_host::{HostError, Session, Settings};
+///
+/// let refused = Session::open(Settings::new("http://ca.example/dir", "/tmp/acme-doc"));
+/// match refused {
+///     Err(e @ HostError::Usage(_)) => {
+///         // Fix the input: here the directory URL must be https://.
+///         assert_eq!(e.exit_code(), 2);
+///         assert_eq!(e.kind(), "usage");
+///     }
+///     Err(HostError::Network(_)) => { /* try again later: a rerun resumes */ }
+///     Err(HostError::Refused(_)) => { /* the CA said no: read its problem */ }
+///     Err(other) => panic!("{other}"),
+///     Ok(_) => panic!("an http:// directory must be refused"),
+/// }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum HostError {

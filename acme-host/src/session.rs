@@ -555,8 +555,26 @@ impl Session {
     /// window's start; without, less than a third of the lifetime is left.
     /// Returns `None` when not due.
     ///
+    /// Run it from a timer, as often as the CA allows (daily is common):
+    ///
+    /// ```no_run
+    /// use acme_host::{HostError, Identifier, OrderSpec, Session, Settings};
+    ///
+    /// fn daily() -> Result<(), HostError> {
+    ///     let settings = Settings::new("https://acme.example.com/directory", "/var/lib/acme");
+    ///     let mut session = Session::open(settings)?;
+    ///     let spec = OrderSpec::new([Identifier::parse("device-42.example.com")?]);
+    ///     match session.renew_if_due(&spec, &mut |step| log::info!("{step}"))? {
+    ///         Some(report) => println!("renewed: {}", report.path.display()),
+    ///         None => println!("not due yet"),
+    ///     }
+    ///     Ok(())
+    /// }
+    /// ```
+    ///
     /// # Errors
-    /// [`HostError`].
+    /// [`HostError`]; a failed renewal leaves the current certificate in
+    /// place, and the next run resumes it.
     pub fn renew_if_due(
         &mut self,
         spec: &OrderSpec,
