@@ -999,6 +999,57 @@ fn forward(
     }
 }
 
+/// GETs an `https://host:port/path` URL on a new connection that trusts
+/// only `ca_file`, with `Connection: close`, reading the answer with the
+/// proxy's own HTTP/1.1 reader: the status and body. For checking the
+/// proxy from outside.
+///
+/// # Errors
+/// Any I/O, TLS or framing failure (a reset, a truncated answer, one that
+/// is not HTTP/1.1).
+pub fn https_get(ca_file: &Path, url: &str) -> io::Result<(u16, String)> {
+    let rest = url
+        .strip_prefix("https://")
+        .ok_or_else(|| other("not https"))?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let (host, port) = authority.rsplit_once(':').ok_or_else(|| other("no port"))?;
+    let tcp = TcpStream::connect((host, port.parse::<u16>().map_err(other)?))?;
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let name = ServerName::try_from(host.to_owned()).map_err(other)?;
+    let connection = ClientConnection::new(crate::client_tls(ca_file)?, name).map_err(other)?;
+    let mut tls = StreamOwned::new(connection, tcp);
+    let path = if path.is_empty() { "/" } else { path };
+    write!(
+        tls,
+        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut buf = Vec::new();
+    let head_len =
+        read_head(&mut tls, &mut buf)?.ok_or_else(|| other("closed before answering"))?;
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut parsed = httparse::Response::new(&mut headers);
+    parsed.parse(&buf[..head_len]).map_err(other)?;
+    let status = parsed.code.ok_or_else(|| other("no status"))?;
+    let body = match framing(parsed.headers, Framing::UntilClose)? {
+        Framing::None => Vec::new(),
+        Framing::Sized(len) => read_sized(&mut tls, &mut buf, head_len, len)?,
+        Framing::Chunked => read_chunked(&mut tls, &mut buf, head_len)?,
+        Framing::UntilClose => {
+            // The proxy may close without close_notify: that ends the body.
+            loop {
+                match fill(&mut tls, &mut buf) {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+                    Err(e) => return Err(e),
+                }
+            }
+            buf[head_len..].to_vec()
+        }
+    };
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
 fn forward_once(
     shared: &Shared,
     upstream: &mut Option<UpstreamStream>,

@@ -20,10 +20,8 @@
     missing_docs
 )]
 
-use std::io::{Read as _, Write as _};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use acme_core::SoftwareKey;
 use acme_host::pebble::{free_port, LocalPebble, PebbleOptions};
@@ -208,89 +206,4 @@ pub fn client_tls(ca_file: &Path) -> std::io::Result<Arc<rustls::ClientConfig>> 
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
-}
-
-/// GETs an `https://host:port/path` URL on a new connection that trusts
-/// only `ca_file`, with `Connection: close`: the status and body.
-///
-/// # Errors
-/// Any I/O, TLS or framing failure (a reset, a closed connection, an
-/// answer that is not HTTP/1.1).
-pub fn https_get(ca_file: &Path, url: &str) -> std::io::Result<(u16, String)> {
-    let rest = url
-        .strip_prefix("https://")
-        .ok_or_else(|| std::io::Error::other("not https"))?;
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let (host, port) = authority
-        .rsplit_once(':')
-        .ok_or_else(|| std::io::Error::other("no port"))?;
-    let tcp =
-        std::net::TcpStream::connect((host, port.parse::<u16>().map_err(std::io::Error::other)?))?;
-    tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let name =
-        rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(std::io::Error::other)?;
-    let connection =
-        rustls::ClientConnection::new(client_tls(ca_file)?, name).map_err(std::io::Error::other)?;
-    let mut tls = rustls::StreamOwned::new(connection, tcp);
-    let path = if path.is_empty() { "/" } else { path };
-    write!(
-        tls,
-        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
-    )?;
-    // Read until the answer is complete by its Content-Length, or, without
-    // one, until the server closes (with or without close_notify).
-    let mut answer = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let closed = match tls.read(&mut chunk) {
-            Ok(0) => true,
-            Ok(n) => {
-                answer.extend_from_slice(&chunk[..n]);
-                false
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => true,
-            Err(e) => return Err(e),
-        };
-        if let Some(done) = complete_answer(&answer, closed)? {
-            return Ok(done);
-        }
-        if closed {
-            return Err(std::io::Error::other("the answer is truncated"));
-        }
-    }
-}
-
-/// The status and body of `answer` once it is complete, `None` while more
-/// must be read.
-fn complete_answer(answer: &[u8], closed: bool) -> std::io::Result<Option<(u16, String)>> {
-    let mut headers = [httparse::EMPTY_HEADER; 32];
-    let mut response = httparse::Response::new(&mut headers);
-    let head_len = match response.parse(answer).map_err(std::io::Error::other)? {
-        httparse::Status::Complete(n) => n,
-        httparse::Status::Partial => return Ok(None),
-    };
-    let status = response
-        .code
-        .ok_or_else(|| std::io::Error::other("no status"))?;
-    let mut body = &answer[head_len..];
-    match response
-        .headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-    {
-        Some(length) => {
-            let length: usize = std::str::from_utf8(length.value)
-                .map_err(std::io::Error::other)?
-                .trim()
-                .parse()
-                .map_err(std::io::Error::other)?;
-            if body.len() < length {
-                return Ok(None);
-            }
-            body = &body[..length];
-        }
-        None if !closed => return Ok(None),
-        None => {}
-    }
-    Ok(Some((status, String::from_utf8_lossy(body).into_owned())))
 }

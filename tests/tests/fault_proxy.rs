@@ -14,8 +14,8 @@
     missing_docs
 )]
 
-use acme_tests::fault_proxy::{Fault, FaultProxy, Rule, Scripted};
-use acme_tests::{https_get, start_pebble_always_valid};
+use acme_tests::fault_proxy::{https_get, Fault, FaultProxy, Rule, Scripted};
+use acme_tests::start_pebble_always_valid;
 
 /// GETs `url` on a new connection trusting `proxy`'s CA (a kept-alive one
 /// would send a GET again after a reset): status and body, or the error.
