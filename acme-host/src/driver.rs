@@ -1,7 +1,7 @@
 //! The blocking loop that drives an acme-core [`Client`] over a
 //! [`Transport`], answering challenges with the built-in responders.
 
-use std::time::{Duration, Instant as StdInstant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant as StdInstant, SystemTime};
 
 use acme_core::client::{Client, Event, Handled};
 use acme_core::http::Method;
@@ -10,7 +10,7 @@ use acme_core::time::{Instant, UnixTime};
 
 use crate::error::HostError;
 use crate::responders::{Dns01Hook, Http01Responder, TlsAlpn01Responder};
-use crate::session::RenewalInfo;
+use crate::session::{from_unix_seconds, unix_seconds, RenewalInfo};
 use crate::store::{names, StateDir};
 use crate::transport::Transport;
 
@@ -122,11 +122,7 @@ fn append_subproblems(message: &mut String, problem: &acme_core::client::Problem
 }
 
 fn wall_clock() -> UnixTime {
-    UnixTime(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-    )
+    UnixTime(unix_seconds(SystemTime::now()))
 }
 
 /// Writes the client's snapshot to the state directory, if there is one;
@@ -326,10 +322,9 @@ pub(crate) fn run<const N: usize>(
                 let (start, end) = info.suggested_window.bounds().ok_or_else(|| {
                     HostError::Internal("the renewal window does not parse".into())
                 })?;
-                let time = |t: UnixTime| UNIX_EPOCH + Duration::from_secs(t.0);
                 output.renewal_info = Some(RenewalInfo {
-                    window_start: time(start),
-                    window_end: time(end),
+                    window_start: from_unix_seconds(start.0),
+                    window_end: from_unix_seconds(end.0),
                     explanation_url: info.explanation_url.map(|u| u.raw().to_owned()),
                     retry_after: retry.map(Duration::from_secs),
                 });

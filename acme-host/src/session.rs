@@ -768,7 +768,7 @@ impl CertificateReport {
                     .collect()
             })
             .unwrap_or_default();
-        let time = |t: Result<u64, _>| UNIX_EPOCH + Duration::from_secs(t.unwrap_or(0));
+        let time = |t: Result<u64, _>| from_unix_seconds(t.unwrap_or(0));
         let mut id = [0u8; 256];
         Ok(CertificateReport {
             path: PathBuf::new(),
@@ -784,8 +784,14 @@ impl CertificateReport {
     }
 }
 
-/// Seconds since the Unix epoch (0 before it), for progress lines and JSON.
+/// Seconds since the Unix epoch (0 before it), as the core counts time.
 #[must_use]
 pub(crate) fn unix_seconds(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// The time `secs` seconds after the Unix epoch.
+#[must_use]
+pub(crate) fn from_unix_seconds(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs)
 }
