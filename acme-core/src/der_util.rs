@@ -329,17 +329,25 @@ impl Writer for DigestWriter<'_> {
     }
 }
 
+/// The SHA-256 digest of the DER of `value`. Out of line, so the hasher
+/// and the encoder's state are off the stack before signing takes its
+/// own.
+#[inline(never)]
+fn der_digest(value: &impl Encode) -> Result<[u8; 32], Error> {
+    let mut hash = <sha2::Sha256 as sha2::Digest>::new();
+    value
+        .encode(&mut DigestWriter(&mut hash))
+        .map_err(encode_error)?;
+    Ok(sha2::Digest::finalize(hash).into())
+}
+
 /// Hashes the DER of `value` with SHA-256 and signs it; returns the
 /// DER-encoded ECDSA signature (at most 72 bytes).
 pub(crate) fn sign_der(
     value: &impl Encode,
     signer: &dyn crate::Es256Signer,
 ) -> Result<p256::ecdsa::DerSignature, Error> {
-    let mut hash = <sha2::Sha256 as sha2::Digest>::new();
-    value
-        .encode(&mut DigestWriter(&mut hash))
-        .map_err(encode_error)?;
-    let digest: [u8; 32] = sha2::Digest::finalize(hash).into();
+    let digest = der_digest(value)?;
     let raw = signer.sign_digest(&digest).map_err(|_| Error::Signer)?;
     // A signer's r or s of zero (or not below the order) is its failure.
     let signature = p256::ecdsa::Signature::from_slice(&raw).map_err(|_| Error::Signer)?;

@@ -5,14 +5,14 @@
 //!
 //! The `rsa` crate needs an allocator; verification is one modular
 //! exponentiation by a small public exponent and a comparison, done here
-//! on `crypto-bigint`'s 2,048-bit integers (already linked through
-//! `p256`) with its Montgomery reduction, square and multiply, and no
-//! precomputed table: a few 256-byte numbers of stack. Moduli of 1,024 to
+//! on `crypto-bigint`'s 2,048-bit integers and limb arithmetic (already
+//! linked through `p256`): Montgomery multiplication limb by limb (CIOS),
+//! square and multiply, and no precomputed table: a few 256-byte numbers
+//! of stack. Moduli of 1,024 to
 //! 2,048 bits (what CAs' issuing intermediates use) and public exponents
 //! below 2^32 are taken. Only public data is handled, so nothing here
 //! needs to run in constant time.
 
-use crypto_bigint::modular::montgomery_reduction;
 use crypto_bigint::{Encoding as _, Limb, Word, U2048};
 use der::asn1::UintRef;
 use der::{Decode as _, Reader as _};
@@ -34,6 +34,7 @@ const SHA256_DIGEST_INFO: [u8; 19] = [
 /// message whose SHA-256 digest is `digest`. `None` when the key is not one
 /// this can use (malformed, an even modulus, outside 1,024–2,048 bits, an
 /// exponent of 2^32 or more).
+#[inline(never)]
 pub(crate) fn verify_pkcs1_sha256(
     public_key: &[u8],
     digest: &[u8],
@@ -52,23 +53,24 @@ pub(crate) fn verify_pkcs1_sha256(
     if s >= n {
         return Some(false);
     }
-    let m = Montgomery::new(n).power(&s, exponent);
+    let m = Montgomery::new(&n).power(&s, exponent);
     let encoded = m.to_be_bytes();
     let em = encoded.get(MAX_MODULUS_LEN - k..)?;
     Some(matches_encoding(em, digest))
 }
 
 /// Arithmetic modulo an odd `n` in Montgomery form, R = 2^2048.
-struct Montgomery {
-    n: U2048,
+struct Montgomery<'n> {
+    n: &'n U2048,
     /// −n⁻¹ mod 2^(bits of a limb).
     n_neg_inv: Limb,
-    /// R² mod n: takes a number into Montgomery form.
-    r2: U2048,
 }
 
-impl Montgomery {
-    fn new(n: U2048) -> Self {
+/// Limbs of a [`U2048`]: 64 on 32-bit targets.
+const LIMBS: usize = U2048::LIMBS;
+
+impl<'n> Montgomery<'n> {
+    fn new(n: &'n U2048) -> Self {
         // n⁻¹ modulo the limb's width by Newton's iteration: an odd n is
         // its own inverse modulo 8, and each step doubles the bits.
         let n0: Word = n.as_words().first().copied().unwrap_or(1);
@@ -76,35 +78,85 @@ impl Montgomery {
         for _ in 0..6 {
             inverse = inverse.wrapping_mul((2 as Word).wrapping_sub(n0.wrapping_mul(inverse)));
         }
-        let mut this = Self {
+        Self {
             n,
             n_neg_inv: Limb(inverse.wrapping_neg()),
-            r2: U2048::ZERO,
-        };
-        // R·2^64 mod n by doubling 1 (which is below n); then each
-        // Montgomery squaring of R·2^t gives R·2^2t: five take it to
-        // R·2^2048 = R².
-        let mut r2 = U2048::ONE;
-        for _ in 0..U2048::BITS + 64 {
-            r2 = r2.add_mod(&r2, &n);
         }
-        for _ in 0..5 {
-            r2 = this.multiply(&r2, &r2);
-        }
-        this.r2 = r2;
-        this
     }
 
-    /// a·b·R⁻¹ mod n, for a and b below n.
+    /// R² mod n, which takes a number into Montgomery form: R·2^64 mod n
+    /// by doubling 1 (which is below n), then each Montgomery squaring of
+    /// R·2^t gives R·2^2t, and five take it to R·2^2048 = R².
+    #[inline(never)]
+    fn r_squared(&self) -> U2048 {
+        let mut r2 = U2048::ONE;
+        for _ in 0..U2048::BITS + 64 {
+            self.double(&mut r2);
+        }
+        for _ in 0..5 {
+            r2 = self.multiply(&r2, &r2);
+        }
+        r2
+    }
+
+    /// 2x mod n, in place, for x below n.
+    fn double(&self, x: &mut U2048) {
+        let mut carry = Limb::ZERO;
+        for limb in x.as_limbs_mut() {
+            (*limb, carry) = limb.adc(*limb, carry);
+        }
+        if carry != Limb::ZERO || *x >= *self.n {
+            *x = x.wrapping_sub(self.n);
+        }
+    }
+
+    /// a·b·R⁻¹ mod n, for a and b below n: coarsely integrated operand
+    /// scanning (CIOS), one limb of `b` at a time, on a 66-limb
+    /// accumulator, where a full product and its reduction would take a
+    /// 4,096-bit number and its copies.
     fn multiply(&self, a: &U2048, b: &U2048) -> U2048 {
-        montgomery_reduction(&a.mul_wide(b), &self.n, self.n_neg_inv)
+        let mut t = [Limb::ZERO; LIMBS + 2];
+        for b_i in b.as_limbs() {
+            let [low @ .., high, top] = &mut t;
+            // t += a·b_i
+            let mut carry = Limb::ZERO;
+            for (t_j, a_j) in low.iter_mut().zip(a.as_limbs()) {
+                (*t_j, carry) = t_j.mac(*a_j, *b_i, carry);
+            }
+            (*high, *top) = high.adc(carry, Limb::ZERO);
+            // t += m·n, with m chosen so the lowest limb becomes zero ...
+            let m = low
+                .first()
+                .map_or(Limb::ZERO, |t_0| t_0.wrapping_mul(self.n_neg_inv));
+            let mut carry = Limb::ZERO;
+            for (t_j, n_j) in low.iter_mut().zip(self.n.as_limbs()) {
+                (*t_j, carry) = t_j.mac(m, *n_j, carry);
+            }
+            let (sum, carry) = high.adc(carry, Limb::ZERO);
+            *high = sum;
+            *top = top.wrapping_add(carry);
+            // ... and t /= 2^(bits of a limb).
+            t.copy_within(1.., 0);
+            if let Some(last) = t.last_mut() {
+                *last = Limb::ZERO;
+            }
+        }
+        // t < 2n: one subtraction at most.
+        let [low @ .., high, _] = t;
+        let result = U2048::new(low);
+        if high != Limb::ZERO || result >= *self.n {
+            result.wrapping_sub(self.n)
+        } else {
+            result
+        }
     }
 
     /// base^exponent mod n, for a base below n and an exponent above 0:
     /// square and multiply over the exponent's bits, most significant
     /// first (65537: sixteen squarings and one multiplication).
+    #[inline(never)]
     fn power(&self, base: &U2048, exponent: u32) -> U2048 {
-        let base = self.multiply(base, &self.r2);
+        let base = self.multiply(base, &self.r_squared());
         let mut power = base;
         for bit in (0..u32::BITS - 1 - exponent.leading_zeros()).rev() {
             power = self.multiply(&power, &power);
@@ -179,6 +231,39 @@ mod tests {
     use std::vec;
 
     use super::matches_encoding;
+    use super::{Montgomery, U2048};
+    use crypto_bigint::modular::montgomery_reduction;
+
+    /// A deterministic 2,048-bit number from `seed` (xorshift).
+    fn number(mut seed: u64) -> U2048 {
+        let mut bytes = [0u8; 256];
+        for byte in bytes.iter_mut() {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            *byte = seed as u8;
+        }
+        U2048::from_be_slice(&bytes)
+    }
+
+    #[test]
+    fn the_limb_by_limb_product_matches_a_full_reduction() {
+        for seed in 1..40u64 {
+            // An odd modulus, 2,048 bits or shorter (the top bits cleared).
+            let n = number(seed).shr_vartime((seed % 9) as usize * 128) | U2048::ONE;
+            let a = number(seed + 1000).rem(&crypto_bigint::NonZero::new(n).unwrap());
+            let b = number(seed + 2000).rem(&crypto_bigint::NonZero::new(n).unwrap());
+            let field = Montgomery::new(&n);
+            let expected = montgomery_reduction(&a.mul_wide(&b), &n, field.n_neg_inv);
+            assert_eq!(field.multiply(&a, &b), expected, "seed {seed}");
+        }
+        // The largest operands: n − 1 squared modulo n.
+        let n = U2048::MAX;
+        let field = Montgomery::new(&n);
+        let a = n.wrapping_sub(&U2048::ONE);
+        let expected = montgomery_reduction(&a.mul_wide(&a), &n, field.n_neg_inv);
+        assert_eq!(field.multiply(&a, &a), expected);
+    }
 
     #[test]
     fn the_encoding_needs_every_part() {

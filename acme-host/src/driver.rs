@@ -305,7 +305,9 @@ pub(crate) fn run<const N: usize>(
                     orders_url: account.orders.map(|o| o.raw().to_owned()),
                 });
             }
-            Ok(Handled::OrdersPage(page)) => {
+            Ok(Handled::OrdersPage { body }) => {
+                let page = acme_core::msg::parse::<acme_core::msg::OrdersPage<'_>>(body)
+                    .map_err(|e| core_error(client, e))?;
                 output
                     .orders
                     .extend(page.orders.as_slice().iter().map(|u| u.raw().to_owned()));

@@ -4,7 +4,7 @@
 use acme_core::challenge::{write_tls_alpn01_certificate, Validity};
 use acme_core::client::{Client, Event, Handled};
 use acme_core::http::{read_response, ReadStatus};
-use acme_core::msg::ChallengeType;
+use acme_core::msg::{self, ChallengeType};
 use acme_core::time::Instant;
 use acme_core::{Error, SoftwareKey};
 
@@ -179,13 +179,17 @@ impl Sim {
                                 .push(String::from_utf8_lossy(pem).into_owned());
                             outcome.alternates = outcome.alternates.max(alternates);
                         }
-                        Ok(Handled::OrdersPage(page)) => outcome.order_pages.push(
-                            page.orders
-                                .as_slice()
-                                .iter()
-                                .map(|u| u.raw().to_owned())
-                                .collect(),
-                        ),
+                        Ok(Handled::OrdersPage { body }) => {
+                            let page = msg::parse::<msg::OrdersPage<'_>>(body)
+                                .expect("the client checked the page parses");
+                            outcome.order_pages.push(
+                                page.orders
+                                    .as_slice()
+                                    .iter()
+                                    .map(|u| u.raw().to_owned())
+                                    .collect(),
+                            )
+                        }
                         Ok(Handled::RenewalInfo { info, retry_after }) => {
                             outcome.renewal_info.push((
                                 info.suggested_window.start.raw().to_owned(),

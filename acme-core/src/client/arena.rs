@@ -1,5 +1,5 @@
-//! A fixed-size store for the URLs a flow learns, so each takes only its
-//! real length instead of a worst-case slot.
+//! A fixed-size store for the URLs (and challenge tokens) a flow learns,
+//! so each takes only its real length instead of a worst-case slot.
 
 use crate::msg::JsonStr;
 use crate::Error;
@@ -60,9 +60,8 @@ impl<const N: usize> Arena<N> {
         }
     }
 
-    /// Stores `text`.
-    #[cfg(test)]
-    pub(crate) fn push(&mut self, text: &str) -> Result<UrlRef, Error> {
+    /// Stores `text` as it is (a challenge token).
+    pub(crate) fn push_text(&mut self, text: &str) -> Result<UrlRef, Error> {
         let (start, dst) = self.reserve(text.len())?;
         dst.copy_from_slice(text.as_bytes());
         Ok(self.commit(start, text.len()))
@@ -129,7 +128,7 @@ mod tests {
     #[test]
     fn urls_pack_and_scopes_drop() {
         let mut arena = Arena::<64>::new();
-        let dir = arena.push("https://ca/dir").unwrap();
+        let dir = arena.push_text("https://ca/dir").unwrap();
         arena.mark_order_scope();
         let order = arena
             .push_json(JsonStr::plain("https:\\/\\/ca\\/order\\/1"))
@@ -138,7 +137,7 @@ mod tests {
         arena.clear_order_scope();
         assert_eq!(arena.used(), "https://ca/dir".len());
         assert_eq!(arena.get(dir), "https://ca/dir");
-        assert!(arena.push(&"x".repeat(60)).is_err());
+        assert!(arena.push_text(&"x".repeat(60)).is_err());
         assert_eq!(
             arena.get(dir),
             "https://ca/dir",

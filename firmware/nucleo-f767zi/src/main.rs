@@ -20,7 +20,7 @@
 #![no_std]
 #![no_main]
 
-use acme_core::client::{Client, Config, Goal, OrderRequest, SNAPSHOT_MAX_LEN};
+use acme_core::client::{Client, Config, Goal, OrderRequest};
 use acme_core::{Identifier, SoftwareKey};
 use acme_embassy::driver::{run, DriverBuffers, Environment, Error};
 use acme_embassy::http01::{serve_http01, Http01Socket, Http01Solver, Http01Tokens};
@@ -92,6 +92,13 @@ static TCP_TX: ConstStaticCell<[u8; 1024]> = ConstStaticCell::new([0; 1024]);
 static HTTP_TX: ConstStaticCell<[u8; 2048]> = ConstStaticCell::new([0; 2048]);
 static HTTP_RX: ConstStaticCell<[u8; 4096]> = ConstStaticCell::new([0; 4096]);
 /// The snapshot, and the flash store's item scratch.
+/// The client's URL arena, sized for this firmware's one identifier: about
+/// 800 bytes at Let's Encrypt's URL lengths (the default, 2,560 bytes, is
+/// sized for eight).
+const URL_ARENA: usize = 1024;
+/// The largest snapshot of a client with that arena.
+const SNAPSHOT_MAX_LEN: usize = Client::<'static, URL_ARENA>::SNAPSHOT_MAX_LEN;
+
 static SNAPSHOT: ConstStaticCell<[u8; SNAPSHOT_MAX_LEN]> =
     ConstStaticCell::new([0; SNAPSHOT_MAX_LEN]);
 static SNAPSHOT_SCRATCH: ConstStaticCell<[u8; SNAPSHOT_MAX_LEN + 64]> =
@@ -257,7 +264,8 @@ impl<St: SnapshotStore> Enrolment<'_, St> {
         let goal = Goal::Enrol(OrderRequest::new(&identifiers));
         // Used where `new` put it: moving the Client out of the Result
         // would keep a second copy of it in this task's future.
-        let mut built: Result<Client<'_>, _> = Client::new(&config, &self.keys.account, goal);
+        let mut built: Result<Client<'_, URL_ARENA>, _> =
+            Client::new(&config, &self.keys.account, goal);
         let client = match &mut built {
             Ok(client) => client,
             Err(e) => return Err((*e).into()),

@@ -70,6 +70,11 @@ static ACCOUNT_SCALAR: &[u8; 32] =
 static DEVICE_SCALAR: &[u8; 32] =
     include_bytes!("../../../acme-core/examples/pebble-enrolment/device-key.scalar");
 
+/// The client's URL arena, sized for one identifier: about 800 bytes at
+/// Let's Encrypt's URL lengths (the default, 2,560 bytes, is sized for
+/// eight).
+const URL_ARENA: usize = 1024;
+
 /// The buffers, sized as on a device talking to Pebble.
 const TX_LEN: usize = 1280;
 const RX_LEN: usize = 3072;
@@ -210,7 +215,7 @@ fn enrol(#[cfg(feature = "instruction-count")] meter: &count::Meter) -> Result<u
     let goal = Goal::Enrol(OrderRequest::new(&identifiers));
     // Used where `new` put it: moving the Client out of the Result would
     // hold a second copy of it in this frame.
-    let mut built: Result<Client<'_>, _> = Client::new(&config, &account_key, goal);
+    let mut built: Result<Client<'_, URL_ARENA>, _> = Client::new(&config, &account_key, goal);
     let client = match &mut built {
         Ok(client) => client,
         Err(e) => return Err((*e).into()),
