@@ -531,6 +531,57 @@ fn profile_prefixed_directories_work_through_discovery() {
     }
 }
 
+/// A path prefix that makes every URL of the fake CA at least as long as
+/// Let's Encrypt's (`https://acme-v02.api.letsencrypt.org/acme/authz/
+/// 1234567890/123456789012` and the like): its host is 21 characters
+/// shorter and its paths 27.
+const LETS_ENCRYPT_LENGTHS: &str = "/acme/lets-encrypt-length-urls/0123456789abcdef";
+
+/// One enrolment with a URL arena of `N` bytes, at Let's Encrypt's URL
+/// lengths.
+fn enrol_with_arena<const N: usize>(identifiers: &[Identifier<'_>]) -> Outcome {
+    let (mut sim, directory) = Sim::start(Quirks {
+        prefix: LETS_ENCRYPT_LENGTHS.into(),
+        ..Quirks::default()
+    });
+    assert!(directory.len() >= "https://acme-v02.api.letsencrypt.org/directory".len());
+    let config = Config::new(&directory);
+    let account = account_key();
+    let device = device_key();
+    let mut client: Client<'_, N> = Client::new(
+        &config,
+        &account,
+        Goal::Enrol(OrderRequest::new(identifiers)),
+    )
+    .unwrap()
+    .with_device_key(&device);
+    sim.drive(&mut client)
+}
+
+#[test]
+fn the_url_arena_holds_eight_identifiers_by_default_and_one_in_a_kib() {
+    let names: Vec<String> = (0..8).map(|i| format!("device-{i}.example.com")).collect();
+    let eight: Vec<Identifier<'_>> = names.iter().map(|n| Identifier::Dns(n)).collect();
+    assert_eq!(eight.len(), acme_core::identifier::MAX_IDENTIFIERS);
+    // 2,048 bytes, the default before tokens moved into the arena, is
+    // too small for this since.
+    let outcome = enrol_with_arena::<{ acme_core::client::DEFAULT_URL_ARENA }>(&eight);
+    assert_certificate(&outcome, &eight);
+    // What a device enrolling its own name sizes it to.
+    assert_certificate(&enrol_with_arena::<1024>(ONE), ONE);
+    // Too small an arena is a typed error, not a panic.
+    let outcome = enrol_with_arena::<512>(ONE);
+    assert!(!outcome.done);
+    assert!(
+        matches!(
+            outcome.error,
+            Some(acme_core::Error::LimitExceeded { max: 512, .. })
+        ),
+        "{:?}",
+        outcome.error
+    );
+}
+
 #[test]
 fn a_pending_order_with_a_reused_valid_authorization_skips_its_challenge() {
     let quirks = Quirks {

@@ -2644,3 +2644,32 @@ impl From<SnapshotError> for Error {
         Error::Snapshot(e)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::IdentifierError;
+
+    fn task(identifier: Identifier<'_>) -> ChallengeTask<'_> {
+        ChallengeTask {
+            id: ChallengeId(0),
+            kind: ChallengeType::Dns01,
+            identifier,
+            key_authorization: KeyAuthorization::new("token-1", &Thumbprint([7; 32])).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_dns01_record_name_needs_a_dns_identifier() {
+        let name = task(Identifier::Dns("device.example.com")).dns01_record_name();
+        assert_eq!(
+            name.as_ref().map(|n| n.as_str()),
+            Ok("_acme-challenge.device.example.com")
+        );
+        let ip = core::net::IpAddr::from([192, 0, 2, 1]);
+        assert_eq!(
+            task(Identifier::Ip(ip)).dns01_record_name(),
+            Err(Error::Identifier(IdentifierError::NotDnsName))
+        );
+    }
+}
