@@ -2,38 +2,40 @@
 //!
 //! # What is verified
 //!
-//! Every connection verifies the server before a byte of ACME goes out.
-//! Two verifiers run, and both must agree:
+//! Every connection verifies the server before a byte of ACME goes out,
+//! with acme-core's certificate parsing and signature checks (the same
+//! code that checks a newly issued certificate, so the firmware carries
+//! one X.509 parser, not two):
 //!
-//! * embedded-tls's `rustpki` verifier, against the trust anchor in the
-//!   configuration:
-//!   * the chain: each certificate's signature by the next one, the last
-//!     by the trust anchor: ECDSA P-256 with SHA-256, and with the `p384`
-//!     feature also P-384 with SHA-384 (which Let's Encrypt's ECDSA
-//!     intermediates use); a chain signed otherwise (RSA among them) is
-//!     refused as [`TlsFailure::Untrusted`];
-//!   * the handshake signature (CertificateVerify) by the leaf's key;
-//! * this module's own checks, with acme-core's certificate inspection:
-//!   * every certificate the server sends parses as DER;
-//!   * the host name: the URL's host must match a `dNSName` of the leaf's
-//!     subjectAltName (exactly, ASCII case aside, or as `*.` for one
-//!     leftmost label). The common name is never used; a leaf without a
-//!     subjectAltName is refused;
-//!   * every certificate above the leaf is a CA: its basicConstraints
-//!     extension says `cA: TRUE`. (embedded-tls does not look at
-//!     basicConstraints, so without this a leaf of the trusted CA could
-//!     sign a certificate for any name);
-//!   * validity: when the device has a clock ([`TlsConnector::with_clock`]),
-//!     every certificate of the chain must be within its notBefore and
-//!     notAfter. Without a clock, validity is **not** checked: a device
-//!     that boots without knowing the time cannot tell an expired
-//!     certificate from a current one. Give it one (an RTC, GNSS, or a
-//!     time from the network) where you can.
+//! * the chain, against the trust anchor in the configuration: each
+//!   certificate is signed by the next one, and the last by the trust
+//!   anchor (or is the trust anchor): ECDSA P-256 with SHA-256, RSA
+//!   (PKCS #1 v1.5, up to 2,048 bits) with SHA-256, and with the `p384`
+//!   feature also P-384 with SHA-384 (which Let's Encrypt's ECDSA
+//!   intermediates use); a chain signed otherwise is refused as
+//!   [`TlsFailure::Untrusted`];
+//! * the handshake signature (CertificateVerify, RFC 8446 §4.4.3) by the
+//!   leaf's key: ECDSA P-256 with SHA-256, or P-384 with SHA-384 with the
+//!   `p384` feature (a server with an RSA key fails the handshake);
+//! * every certificate the server sends parses as DER;
+//! * the host name: the URL's host must match a `dNSName` of the leaf's
+//!   subjectAltName (exactly, ASCII case aside, or as `*.` for one
+//!   leftmost label). The common name is never used; a leaf without a
+//!   subjectAltName is refused;
+//! * every certificate above the leaf is a CA: its basicConstraints
+//!   extension says `cA: TRUE` (without this a leaf of the trusted CA
+//!   could sign a certificate for any name);
+//! * validity: when the device has a clock ([`TlsConnector::with_clock`]),
+//!   every certificate of the chain must be within its notBefore and
+//!   notAfter. Without a clock, validity is **not** checked: a device
+//!   that boots without knowing the time cannot tell an expired
+//!   certificate from a current one. Give it one (an RTC, GNSS, or a
+//!   time from the network) where you can.
 //!
 //! Not checked: key usage and extended key usage, name constraints, path
 //! length constraints, revocation (CRL or OCSP), and the trust anchor's
 //! own validity. A CA URL whose host is an IP address cannot be verified
-//! (embedded-tls matches names only) and is refused.
+//! (only names are matched) and is refused.
 //!
 //! There is no way to turn verification off: the connector only builds a
 //! provider whose verifier is the one above. A refusal is reported as
@@ -44,20 +46,18 @@ use acme_core::cert::{Certificate as Inspected, SanEntry};
 use embassy_net::dns::DnsQueryType;
 use embassy_net::tcp::TcpSocket;
 use embassy_net::{IpAddress, IpEndpoint, Stack};
-use embedded_tls::pki::CertVerifier;
 use embedded_tls::{
-    Aes128GcmSha256, Certificate, CertificateEntryRef, CertificateRef, CertificateVerifyRef,
-    CryptoProvider, NoClock, TlsCipherSuite, TlsConfig, TlsConnection, TlsContext, TlsError,
-    TlsVerifier,
+    Aes128GcmSha256, CertificateEntryRef, CertificateRef, CertificateVerifyRef, CryptoProvider,
+    SignatureScheme, TlsCipherSuite, TlsConfig, TlsConnection, TlsContext, TlsError, TlsVerifier,
 };
 use rand_core::CryptoRngCore;
+use sha2::Digest as _;
 
 use crate::driver::{Connector, Error};
 
-/// The largest server certificate the verifier keeps while checking the
-/// handshake signature. It lives inside the TLS handshake's state, on the
-/// stack of the task that connects.
-pub const MAX_SERVER_CERT: usize = 2048;
+/// The largest leaf public key kept for the handshake signature: an
+/// uncompressed P-384 point (97 bytes; P-256's is 65).
+const MAX_LEAF_KEY: usize = 97;
 
 /// Socket and TLS record buffers for one connection.
 pub struct TlsBuffers<'a> {
@@ -144,13 +144,19 @@ impl core::fmt::Display for TlsFailure {
 /// The longest host name kept for verification.
 const MAX_HOST_LEN: usize = 253;
 
-/// embedded-tls's verifier (chain signatures, handshake signature) with
-/// this module's checks in front of it (see the module docs).
+/// The server's verification (see the module docs): the chain when the
+/// Certificate message arrives, then the handshake signature with the
+/// leaf's key and the transcript kept from then.
 struct StrictVerifier<'v> {
-    chain: CertVerifier<'v, Aes128GcmSha256, NoClock, MAX_SERVER_CERT>,
+    trust_anchor: &'v [u8],
     host: heapless::String<MAX_HOST_LEN>,
     clock: Option<WallClock>,
     failure: Option<TlsFailure>,
+    /// The verified leaf's public key (SEC1), for CertificateVerify.
+    leaf_key: heapless::Vec<u8, MAX_LEAF_KEY>,
+    /// The transcript hash through the Certificate message, which the
+    /// CertificateVerify signature covers.
+    transcript: Option<[u8; 32]>,
 }
 
 impl<'v> StrictVerifier<'v> {
@@ -158,36 +164,47 @@ impl<'v> StrictVerifier<'v> {
         let host =
             heapless::String::try_from(host).map_err(|_| Error::Tls(TlsFailure::HostName))?;
         Ok(Self {
-            chain: CertVerifier::new(Certificate::X509(trust_anchor)),
+            trust_anchor,
             host,
             clock,
             failure: None,
+            leaf_key: heapless::Vec::new(),
+            transcript: None,
         })
     }
 
-    /// This module's checks of the chain the server sent, leaf first.
-    fn check(&self, chain: &CertificateRef<'_>) -> Result<(), TlsFailure> {
+    /// Checks the chain the server sent, leaf first, and keeps the leaf's
+    /// key.
+    fn check(&mut self, chain: &CertificateRef<'_>) -> Result<(), TlsFailure> {
         let now = self.clock.and_then(|clock| clock());
-        let mut entries = chain.entries.iter();
-        let leaf = inspect(entries.next())?;
+        let leaf = inspect(chain.entries.first())?;
         check_validity(&leaf, now)?;
         if !names_host(&leaf, &self.host) {
             return Err(TlsFailure::HostName);
         }
-        for entry in entries {
+        for entry in chain.entries.iter().skip(1) {
             let issuer = inspect(Some(entry))?;
             if !issuer.is_ca() {
                 return Err(TlsFailure::NotCa);
             }
             check_validity(&issuer, now)?;
         }
+        check_chain(&chain.entries, self.trust_anchor)?;
+        self.leaf_key = heapless::Vec::from_slice(leaf.public_key_bytes())
+            .map_err(|_| TlsFailure::Untrusted)?;
         Ok(())
     }
 }
 
 impl TlsVerifier<Aes128GcmSha256> for StrictVerifier<'_> {
     fn set_hostname_verification(&mut self, hostname: &str) -> Result<(), TlsError> {
-        self.chain.set_hostname_verification(hostname)
+        // The host was given to `new`; a different one here is a bug.
+        if hostname == self.host.as_str() {
+            Ok(())
+        } else {
+            self.failure = Some(TlsFailure::HostName);
+            Err(TlsError::InvalidCertificate)
+        }
     }
 
     fn verify_certificate(
@@ -199,13 +216,93 @@ impl TlsVerifier<Aes128GcmSha256> for StrictVerifier<'_> {
             self.failure = Some(failure);
             return Err(TlsError::InvalidCertificate);
         }
-        self.chain
-            .verify_certificate(transcript, cert)
-            .inspect_err(|_| self.failure = Some(TlsFailure::Untrusted))
+        self.transcript = Some(transcript.clone().finalize().into());
+        Ok(())
     }
 
     fn verify_signature(&mut self, verify: CertificateVerifyRef<'_>) -> Result<(), TlsError> {
-        self.chain.verify_signature(verify)
+        // No verified certificate, no signature to accept.
+        let transcript = self.transcript.take().ok_or(TlsError::InvalidCertificate)?;
+        if self.leaf_key.is_empty() {
+            return Err(TlsError::InvalidCertificate);
+        }
+        handshake_signature_verifies(
+            &self.leaf_key,
+            verify.signature_scheme,
+            verify.signature,
+            &transcript,
+        )
+    }
+}
+
+/// Whether each certificate of `chain` (leaf first) is signed by the next
+/// one, and the last by `trust_anchor` (a chain may also end with the
+/// anchor itself).
+fn check_chain(chain: &[CertificateEntryRef<'_>], trust_anchor: &[u8]) -> Result<(), TlsFailure> {
+    let mut entries = chain.iter().map(|entry| match entry {
+        CertificateEntryRef::X509(der) => Ok(*der),
+        CertificateEntryRef::RawPublicKey(_) => Err(TlsFailure::Malformed),
+    });
+    let mut subject = entries.next().ok_or(TlsFailure::Malformed)??;
+    loop {
+        if subject == trust_anchor {
+            return Ok(());
+        }
+        let issuer = match entries.next() {
+            Some(issuer) => issuer?,
+            None => trust_anchor,
+        };
+        acme_core::client::check_issued_by(subject, issuer).map_err(|_| TlsFailure::Untrusted)?;
+        if issuer == trust_anchor {
+            return Ok(());
+        }
+        subject = issuer;
+    }
+}
+
+/// The content a TLS 1.3 server signs in CertificateVerify (RFC 8446
+/// §4.4.3): 64 spaces, the context string, a zero byte, the transcript
+/// hash.
+fn certificate_verify_content(transcript: &[u8; 32]) -> [u8; 130] {
+    const CONTEXT: &[u8; 34] = b"TLS 1.3, server CertificateVerify\x00";
+    let mut content = [0x20u8; 130];
+    let (_, rest) = content.split_at_mut(64);
+    let (context, hash) = rest.split_at_mut(CONTEXT.len());
+    context.copy_from_slice(CONTEXT);
+    hash.copy_from_slice(transcript);
+    content
+}
+
+/// Whether `signature` (scheme `scheme`) by `leaf_key` (SEC1) signs the
+/// CertificateVerify content of `transcript`.
+fn handshake_signature_verifies(
+    leaf_key: &[u8],
+    scheme: SignatureScheme,
+    signature: &[u8],
+    transcript: &[u8; 32],
+) -> Result<(), TlsError> {
+    use p256::ecdsa::signature::Verifier as _;
+    let content = certificate_verify_content(transcript);
+    let verified = match scheme {
+        SignatureScheme::EcdsaSecp256r1Sha256 => {
+            let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(leaf_key)
+                .map_err(|_| TlsError::InvalidSignatureScheme)?;
+            p256::ecdsa::Signature::from_der(signature)
+                .is_ok_and(|signature| key.verify(&content, &signature).is_ok())
+        }
+        #[cfg(feature = "p384")]
+        SignatureScheme::EcdsaSecp384r1Sha384 => {
+            let key = p384::ecdsa::VerifyingKey::from_sec1_bytes(leaf_key)
+                .map_err(|_| TlsError::InvalidSignatureScheme)?;
+            p384::ecdsa::Signature::from_der(signature)
+                .is_ok_and(|signature| key.verify(&content, &signature).is_ok())
+        }
+        _ => return Err(TlsError::InvalidSignatureScheme),
+    };
+    if verified {
+        Ok(())
+    } else {
+        Err(TlsError::InvalidSignature)
     }
 }
 
@@ -397,7 +494,121 @@ impl<'a, R: CryptoRngCore> Connector for TlsConnector<'a, R> {
 
 #[cfg(test)]
 mod tests {
-    use super::dns_name_matches;
+    use super::*;
+
+    const P256_CA: &[u8] = include_bytes!("../../acme-core/tests/data/issuers/p256-ca.der");
+    const LEAF_BY_P256: &[u8] =
+        include_bytes!("../../acme-core/tests/data/issuers/leaf-by-p256.der");
+    const RSA2048_CA: &[u8] = include_bytes!("../../acme-core/tests/data/issuers/rsa2048-ca.der");
+    const LEAF_BY_RSA2048: &[u8] =
+        include_bytes!("../../acme-core/tests/data/issuers/leaf-by-rsa2048.der");
+    const RSA4096_CA: &[u8] = include_bytes!("../../acme-core/tests/data/issuers/rsa4096-ca.der");
+    const LEAF_BY_RSA4096: &[u8] =
+        include_bytes!("../../acme-core/tests/data/issuers/leaf-by-rsa4096.der");
+
+    fn chain<'c>(ders: &[&'c [u8]]) -> heapless::Vec<CertificateEntryRef<'c>, 4> {
+        ders.iter().map(|d| CertificateEntryRef::X509(d)).collect()
+    }
+
+    #[test]
+    fn a_chain_must_lead_to_the_trust_anchor() {
+        // Signed by the anchor, with or without the anchor sent along.
+        assert_eq!(check_chain(&chain(&[LEAF_BY_P256]), P256_CA), Ok(()));
+        assert_eq!(
+            check_chain(&chain(&[LEAF_BY_P256, P256_CA]), P256_CA),
+            Ok(())
+        );
+        assert_eq!(check_chain(&chain(&[LEAF_BY_RSA2048]), RSA2048_CA), Ok(()));
+        // Another anchor; a forged signature; a middle certificate that
+        // did not sign the one below it.
+        assert_eq!(
+            check_chain(&chain(&[LEAF_BY_P256]), RSA2048_CA),
+            Err(TlsFailure::Untrusted)
+        );
+        let mut forged = LEAF_BY_P256.to_vec();
+        let last = forged.len() - 1;
+        forged[last] ^= 1;
+        assert_eq!(
+            check_chain(&chain(&[&forged]), P256_CA),
+            Err(TlsFailure::Untrusted)
+        );
+        assert_eq!(
+            check_chain(&chain(&[LEAF_BY_P256, RSA2048_CA]), RSA2048_CA),
+            Err(TlsFailure::Untrusted)
+        );
+        // A signature kind this build does not verify is not trusted.
+        assert_eq!(
+            check_chain(&chain(&[LEAF_BY_RSA4096]), RSA4096_CA),
+            Err(TlsFailure::Untrusted)
+        );
+        // An empty chain and a raw public key are malformed.
+        assert_eq!(check_chain(&[], P256_CA), Err(TlsFailure::Malformed));
+        assert_eq!(
+            check_chain(&[CertificateEntryRef::RawPublicKey(&[4; 65])], P256_CA),
+            Err(TlsFailure::Malformed)
+        );
+    }
+
+    /// The outcome's name: embedded-tls's errors do not compare.
+    fn outcome(result: Result<(), TlsError>) -> &'static str {
+        match result {
+            Ok(()) => "verified",
+            Err(TlsError::InvalidSignature) => "bad signature",
+            Err(TlsError::InvalidSignatureScheme) => "unusable scheme or key",
+            Err(_) => "other error",
+        }
+    }
+
+    #[test]
+    fn the_handshake_signature_covers_the_transcript_with_the_leafs_key() {
+        use p256::ecdsa::signature::Signer as _;
+        let key = p256::ecdsa::SigningKey::from_slice(&[0x42; 32]).unwrap();
+        let public = key.verifying_key().to_encoded_point(false);
+        let transcript = [7u8; 32];
+        let content = certificate_verify_content(&transcript);
+        // RFC 8446 §4.4.3's layout.
+        assert_eq!(&content[..64], &[0x20; 64]);
+        assert_eq!(&content[64..98], b"TLS 1.3, server CertificateVerify\x00");
+        assert_eq!(&content[98..], &transcript);
+        let signature: p256::ecdsa::Signature = key.sign(&content);
+        let der = signature.to_der();
+        let p256_sha256 = SignatureScheme::EcdsaSecp256r1Sha256;
+        let verify = |key: &[u8], scheme, transcript: &[u8; 32]| {
+            outcome(handshake_signature_verifies(
+                key,
+                scheme,
+                der.as_bytes(),
+                transcript,
+            ))
+        };
+        assert_eq!(
+            verify(public.as_bytes(), p256_sha256, &transcript),
+            "verified"
+        );
+        // Another transcript, another key, another scheme, no key.
+        assert_eq!(
+            verify(public.as_bytes(), p256_sha256, &[8; 32]),
+            "bad signature"
+        );
+        let other = p256::ecdsa::SigningKey::from_slice(&[0x43; 32]).unwrap();
+        let other_public = other.verifying_key().to_encoded_point(false);
+        assert_eq!(
+            verify(other_public.as_bytes(), p256_sha256, &transcript),
+            "bad signature"
+        );
+        assert_eq!(
+            verify(
+                public.as_bytes(),
+                SignatureScheme::RsaPssRsaeSha256,
+                &transcript
+            ),
+            "unusable scheme or key"
+        );
+        assert_eq!(
+            verify(&[], p256_sha256, &transcript),
+            "unusable scheme or key"
+        );
+    }
 
     #[test]
     fn host_names_match_exactly_or_by_one_wildcard_label() {
