@@ -33,7 +33,7 @@ const SHA256_DIGEST_INFO: [u8; 19] = [
 /// `public_key` (the DER `RSAPublicKey` of an SPKI's BIT STRING), of the
 /// message whose SHA-256 digest is `digest`. `None` when the key is not one
 /// this can use (malformed, an even modulus, outside 1,024–2,048 bits, an
-/// exponent of 2^32 or more).
+/// exponent that is even, below 3, or 2^32 or more).
 #[inline(never)]
 pub(crate) fn verify_pkcs1_sha256(
     public_key: &[u8],
@@ -45,7 +45,11 @@ pub(crate) fn verify_pkcs1_sha256(
     if !(MIN_MODULUS_LEN..=MAX_MODULUS_LEN).contains(&k) || modulus.last()? & 1 == 0 {
         return None;
     }
-    if signature.len() != k || exponent == 0 {
+    // A public exponent is odd and at least 3 (RFC 8017 §3.1).
+    if exponent < 3 || exponent % 2 == 0 {
+        return None;
+    }
+    if signature.len() != k {
         return Some(false);
     }
     let n = widen(modulus)?;
@@ -263,6 +267,39 @@ mod tests {
         let a = n.wrapping_sub(&U2048::ONE);
         let expected = montgomery_reduction(&a.mul_wide(&a), &n, field.n_neg_inv);
         assert_eq!(field.multiply(&a, &a), expected);
+    }
+
+    /// A DER RSAPublicKey with a 1,024-bit odd modulus and `exponent`.
+    fn public_key(exponent: &[u8]) -> std::vec::Vec<u8> {
+        let mut modulus = vec![0xc5u8; 128];
+        modulus[127] = 0x0b;
+        let mut body = vec![0x02, 0x81, 0x81, 0x00];
+        body.extend(&modulus);
+        body.extend([0x02, exponent.len() as u8]);
+        body.extend(exponent);
+        let mut der = vec![0x30, 0x81, body.len() as u8];
+        der.extend(body);
+        der
+    }
+
+    #[test]
+    fn a_public_exponent_must_be_odd_and_at_least_3() {
+        let digest = [0u8; 32];
+        let signature = [1u8; 128];
+        for exponent in [&[1u8][..], &[2], &[4], &[0x01, 0x00, 0x00]] {
+            assert_eq!(
+                super::verify_pkcs1_sha256(&public_key(exponent), &digest, &signature),
+                None,
+                "{exponent:?}"
+            );
+        }
+        for exponent in [&[3u8][..], &[0x01, 0x00, 0x01]] {
+            assert_eq!(
+                super::verify_pkcs1_sha256(&public_key(exponent), &digest, &signature),
+                Some(false),
+                "{exponent:?}"
+            );
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod dns01;
 pub mod driver;
 pub mod http01;
 pub mod persist;
+mod record_guard;
 pub mod tls;
 
 pub use acme_core;

@@ -16,7 +16,10 @@
 //!   [`TlsFailure::Untrusted`];
 //! * the handshake signature (CertificateVerify, RFC 8446 §4.4.3) by the
 //!   leaf's key: ECDSA P-256 with SHA-256, or P-384 with SHA-384 with the
-//!   `p384` feature (a server with an RSA key fails the handshake);
+//!   `p384` feature (a server with an RSA key is refused as
+//!   [`TlsFailure::UnsupportedKey`]). A handshake that finishes without a
+//!   verified certificate and signature (embedded-tls lets a server skip
+//!   both) is refused as [`TlsFailure::NotAuthenticated`];
 //! * every certificate the server sends parses as DER;
 //! * the host name: the URL's host must match a `dNSName` of the leaf's
 //!   subjectAltName (exactly, ASCII case aside, or as `*.` for one
@@ -37,6 +40,12 @@
 //! own validity. A CA URL whose host is an IP address cannot be verified
 //! (only names are matched) and is refused.
 //!
+//! Records embedded-tls 0.19 would panic on (a protected record too short
+//! to hold its content type, which anyone answering the TCP connection can
+//! send before the server is authenticated) are refused by a
+//! [`RecordGuard`] under it, ending the connection with
+//! [`TlsFailure::Handshake`].
+//!
 //! There is no way to turn verification off: the connector only builds a
 //! provider whose verifier is the one above. A refusal is reported as
 //! [`Error::Tls`] with the [`TlsFailure`] that caused it, and the driver
@@ -54,6 +63,7 @@ use rand_core::CryptoRngCore;
 use sha2::Digest as _;
 
 use crate::driver::{Connector, Error};
+pub use crate::record_guard::{GuardError, RecordGuard};
 
 /// The largest leaf public key kept for the handshake signature: an
 /// uncompressed P-384 point (97 bytes; P-256's is 65).
@@ -96,8 +106,16 @@ pub enum TlsFailure {
     /// By the device's clock, a certificate of the chain has expired or
     /// is not valid yet.
     OutsideValidity,
-    /// The handshake failed otherwise: the server's handshake signature,
-    /// an alert, no common cipher suite, or the connection dropped.
+    /// The server did not prove it holds its certificate's key: its
+    /// handshake signature (CertificateVerify) does not verify, or the
+    /// server finished the handshake without a certificate and signature.
+    NotAuthenticated,
+    /// The server's key, or the scheme it signed the handshake with, is
+    /// one this build does not verify: RSA, or P-384 without the `p384`
+    /// feature.
+    UnsupportedKey,
+    /// The handshake failed otherwise: an alert, no common cipher suite,
+    /// a malformed record, or the connection dropped.
     Handshake,
 }
 
@@ -136,6 +154,12 @@ impl core::fmt::Display for TlsFailure {
             TlsFailure::OutsideValidity => {
                 "the CA's TLS certificate is expired or not yet valid by the device's clock; check the clock"
             }
+            TlsFailure::NotAuthenticated => {
+                "the CA did not prove it holds its TLS certificate's key (no valid handshake signature); the server is not the CA"
+            }
+            TlsFailure::UnsupportedKey => {
+                "the CA's TLS key or handshake signature is of a kind this build does not verify (RSA; P-384 needs the p384 feature)"
+            }
             TlsFailure::Handshake => "the TLS handshake with the CA failed",
         })
     }
@@ -157,6 +181,10 @@ struct StrictVerifier<'v> {
     /// The transcript hash through the Certificate message, which the
     /// CertificateVerify signature covers.
     transcript: Option<[u8; 32]>,
+    /// The handshake signature verified with the leaf's key: without it a
+    /// finished handshake is refused (embedded-tls finishes one whose
+    /// server sent no Certificate or CertificateVerify at all).
+    authenticated: bool,
 }
 
 impl<'v> StrictVerifier<'v> {
@@ -170,28 +198,35 @@ impl<'v> StrictVerifier<'v> {
             failure: None,
             leaf_key: heapless::Vec::new(),
             transcript: None,
+            authenticated: false,
         })
     }
 
     /// Checks the chain the server sent, leaf first, and keeps the leaf's
     /// key.
     fn check(&mut self, chain: &CertificateRef<'_>) -> Result<(), TlsFailure> {
+        if !self.leaf_key.is_empty() {
+            // One Certificate message per handshake.
+            return Err(TlsFailure::Malformed);
+        }
         let now = self.clock.and_then(|clock| clock());
         let leaf = inspect(chain.entries.first())?;
         check_validity(&leaf, now)?;
         if !names_host(&leaf, &self.host) {
             return Err(TlsFailure::HostName);
         }
-        for entry in chain.entries.iter().skip(1) {
+        let path = check_chain(&chain.entries, self.trust_anchor)?;
+        // The certificates between the leaf and the anchor; any sent after
+        // the anchor was reached are not part of the path.
+        for entry in chain.entries.iter().take(path).skip(1) {
             let issuer = inspect(Some(entry))?;
             if !issuer.is_ca() {
                 return Err(TlsFailure::NotCa);
             }
             check_validity(&issuer, now)?;
         }
-        check_chain(&chain.entries, self.trust_anchor)?;
         self.leaf_key = heapless::Vec::from_slice(leaf.public_key_bytes())
-            .map_err(|_| TlsFailure::Untrusted)?;
+            .map_err(|_| TlsFailure::UnsupportedKey)?;
         Ok(())
     }
 }
@@ -222,41 +257,54 @@ impl TlsVerifier<Aes128GcmSha256> for StrictVerifier<'_> {
 
     fn verify_signature(&mut self, verify: CertificateVerifyRef<'_>) -> Result<(), TlsError> {
         // No verified certificate, no signature to accept.
-        let transcript = self.transcript.take().ok_or(TlsError::InvalidCertificate)?;
-        if self.leaf_key.is_empty() {
+        let Some(transcript) = self.transcript.take() else {
+            self.failure = Some(TlsFailure::NotAuthenticated);
             return Err(TlsError::InvalidCertificate);
-        }
-        handshake_signature_verifies(
+        };
+        let verified = handshake_signature_verifies(
             &self.leaf_key,
             verify.signature_scheme,
             verify.signature,
             &transcript,
-        )
+        );
+        match verified {
+            Ok(()) => self.authenticated = true,
+            Err(TlsError::InvalidSignatureScheme) => {
+                self.failure = Some(TlsFailure::UnsupportedKey);
+            }
+            Err(_) => self.failure = Some(TlsFailure::NotAuthenticated),
+        }
+        verified
     }
 }
 
-/// Whether each certificate of `chain` (leaf first) is signed by the next
-/// one, and the last by `trust_anchor` (a chain may also end with the
-/// anchor itself).
-fn check_chain(chain: &[CertificateEntryRef<'_>], trust_anchor: &[u8]) -> Result<(), TlsFailure> {
-    let mut entries = chain.iter().map(|entry| match entry {
-        CertificateEntryRef::X509(der) => Ok(*der),
-        CertificateEntryRef::RawPublicKey(_) => Err(TlsFailure::Malformed),
-    });
-    let mut subject = entries.next().ok_or(TlsFailure::Malformed)??;
+/// Follows `chain` (leaf first) to `trust_anchor`: each certificate must
+/// be signed by the next one, until one is the anchor, or names the
+/// anchor as its issuer and is signed by it, or is the last one sent,
+/// which the anchor must have signed. Returns how many certificates of
+/// `chain` are on that path below the anchor (certificates after it, such
+/// as a cross-signed copy of the root, are not looked at).
+fn check_chain(
+    chain: &[CertificateEntryRef<'_>],
+    trust_anchor: &[u8],
+) -> Result<usize, TlsFailure> {
+    let anchor = Inspected::from_der(trust_anchor).map_err(|_| TlsFailure::Untrusted)?;
+    let mut at = 0;
     loop {
+        let subject = x509_der(chain.get(at))?;
         if subject == trust_anchor {
-            return Ok(());
+            return Ok(at);
         }
-        let issuer = match entries.next() {
-            Some(issuer) => issuer?,
-            None => trust_anchor,
+        let names_anchor = inspect(chain.get(at))?.issuer_der() == anchor.subject_der();
+        let issuer = match chain.get(at + 1) {
+            Some(next) if !names_anchor => x509_der(Some(next))?,
+            _ => trust_anchor,
         };
         acme_core::client::check_issued_by(subject, issuer).map_err(|_| TlsFailure::Untrusted)?;
+        at += 1;
         if issuer == trust_anchor {
-            return Ok(());
+            return Ok(at);
         }
-        subject = issuer;
     }
 }
 
@@ -303,6 +351,14 @@ fn handshake_signature_verifies(
         Ok(())
     } else {
         Err(TlsError::InvalidSignature)
+    }
+}
+
+/// The DER of one certificate of the server's chain.
+fn x509_der<'c>(entry: Option<&CertificateEntryRef<'c>>) -> Result<&'c [u8], TlsFailure> {
+    match entry {
+        Some(CertificateEntryRef::X509(der)) => Ok(der),
+        _ => Err(TlsFailure::Malformed),
     }
 }
 
@@ -452,7 +508,7 @@ impl<'a, R: CryptoRngCore> TlsConnector<'a, R> {
 
 impl<'a, R: CryptoRngCore> Connector for TlsConnector<'a, R> {
     type Connection<'b>
-        = TlsConnection<'b, TcpSocket<'b>, Aes128GcmSha256>
+        = TlsConnection<'b, RecordGuard<TcpSocket<'b>>, Aes128GcmSha256>
     where
         Self: 'b;
     type Buffers = TlsBuffers<'a>;
@@ -475,7 +531,11 @@ impl<'a, R: CryptoRngCore> Connector for TlsConnector<'a, R> {
             .connect(IpEndpoint::new(address, port))
             .await
             .map_err(|_| Error::Connect)?;
-        let mut tls = TlsConnection::new(socket, &mut *buffers.tls_read, &mut *buffers.tls_write);
+        let mut tls = TlsConnection::new(
+            RecordGuard::new(socket),
+            &mut *buffers.tls_read,
+            &mut *buffers.tls_write,
+        );
         let config = TlsConfig::new().with_server_name(host);
         let mut verifier = StrictVerifier::new(self.trust_anchor, host, self.clock)?;
         let provider = VerifyingProvider {
@@ -484,7 +544,8 @@ impl<'a, R: CryptoRngCore> Connector for TlsConnector<'a, R> {
         };
         let opened = tls.open(TlsContext::new(&config, provider)).await;
         match opened {
-            Ok(()) => Ok(tls),
+            Ok(()) if verifier.authenticated => Ok(tls),
+            Ok(()) => Err(Error::Tls(TlsFailure::NotAuthenticated)),
             Err(_) => Err(Error::Tls(
                 verifier.failure.unwrap_or(TlsFailure::Handshake),
             )),
@@ -512,15 +573,23 @@ mod tests {
 
     #[test]
     fn a_chain_must_lead_to_the_trust_anchor() {
-        // Signed by the anchor, with or without the anchor sent along.
-        assert_eq!(check_chain(&chain(&[LEAF_BY_P256]), P256_CA), Ok(()));
+        // Signed by the anchor, with the anchor sent along, with another
+        // certificate after it (as a cross-signed root is): the path is
+        // the leaf alone.
+        assert_eq!(check_chain(&chain(&[LEAF_BY_P256]), P256_CA), Ok(1));
         assert_eq!(
             check_chain(&chain(&[LEAF_BY_P256, P256_CA]), P256_CA),
-            Ok(())
+            Ok(1)
         );
-        assert_eq!(check_chain(&chain(&[LEAF_BY_RSA2048]), RSA2048_CA), Ok(()));
-        // Another anchor; a forged signature; a middle certificate that
-        // did not sign the one below it.
+        assert_eq!(
+            check_chain(&chain(&[LEAF_BY_P256, RSA2048_CA]), P256_CA),
+            Ok(1)
+        );
+        assert_eq!(check_chain(&chain(&[LEAF_BY_RSA2048]), RSA2048_CA), Ok(1));
+        // The anchor itself.
+        assert_eq!(check_chain(&chain(&[P256_CA]), P256_CA), Ok(0));
+        // Another anchor; a forged signature; a next certificate that did
+        // not sign the one before it.
         assert_eq!(
             check_chain(&chain(&[LEAF_BY_P256]), RSA2048_CA),
             Err(TlsFailure::Untrusted)
@@ -533,6 +602,10 @@ mod tests {
             Err(TlsFailure::Untrusted)
         );
         assert_eq!(
+            check_chain(&chain(&[&forged, P256_CA]), P256_CA),
+            Err(TlsFailure::Untrusted)
+        );
+        assert_eq!(
             check_chain(&chain(&[LEAF_BY_P256, RSA2048_CA]), RSA2048_CA),
             Err(TlsFailure::Untrusted)
         );
@@ -541,12 +614,32 @@ mod tests {
             check_chain(&chain(&[LEAF_BY_RSA4096]), RSA4096_CA),
             Err(TlsFailure::Untrusted)
         );
-        // An empty chain and a raw public key are malformed.
+        // An empty chain and a raw public key are malformed; an anchor
+        // that does not parse trusts nothing.
         assert_eq!(check_chain(&[], P256_CA), Err(TlsFailure::Malformed));
         assert_eq!(
             check_chain(&[CertificateEntryRef::RawPublicKey(&[4; 65])], P256_CA),
             Err(TlsFailure::Malformed)
         );
+        assert_eq!(
+            check_chain(&chain(&[LEAF_BY_P256]), &P256_CA[..40]),
+            Err(TlsFailure::Untrusted)
+        );
+    }
+
+    #[test]
+    fn a_handshake_signature_without_a_verified_certificate_is_refused() {
+        let mut verifier = StrictVerifier::new(P256_CA, "ca.example", None).unwrap();
+        assert!(!verifier.authenticated);
+        let refused = verifier.verify_signature(CertificateVerifyRef {
+            signature_scheme: SignatureScheme::EcdsaSecp256r1Sha256,
+            signature: &[0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01],
+        });
+        assert!(refused.is_err());
+        assert!(!verifier.authenticated);
+        assert_eq!(verifier.failure, Some(TlsFailure::NotAuthenticated));
+        assert!(!TlsFailure::NotAuthenticated.is_transient());
+        assert!(!TlsFailure::UnsupportedKey.is_transient());
     }
 
     /// The outcome's name: embedded-tls's errors do not compare.
