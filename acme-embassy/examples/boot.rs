@@ -234,7 +234,7 @@ async fn enrol<F: NorFlash>(
         on_certificate,
     );
     let outcome = match select(flow, POWER_CUT.wait()).await {
-        Either::First(Ok(())) => Outcome::Enrolled,
+        Either::First(Ok(_)) => Outcome::Enrolled,
         Either::First(Err(e)) => Outcome::Failed(e),
         Either::Second(()) => Outcome::PoweredOff,
     };

@@ -6,6 +6,7 @@
 use acme_core::client::{ChallengeTask, Client, Event, Handled};
 use acme_core::http::{probe_response, read_response, Method, ReadStatus};
 use acme_core::time::Instant;
+use core::ops::Range;
 use embassy_time::{Instant as EmbassyInstant, Timer};
 use embedded_io_async::{Read, Write};
 
@@ -129,11 +130,16 @@ pub struct Environment<'e, C: Connector, S, St> {
 
 /// What a request needs to be sent, copied out of the client's borrow.
 struct Outgoing {
-    host: heapless::String<{ acme_core::client::MAX_URL_LEN }>,
+    /// A dns name (at most 253 characters) or an IP literal.
+    host: heapless::String<MAX_HOST_LEN>,
     port: u16,
     len: usize,
     head: bool,
 }
+
+/// The longest host a request goes to: a dns name's limit. Kept in every
+/// request being sent, so not a URL's 512.
+const MAX_HOST_LEN: usize = 253;
 
 fn now_ms() -> Instant {
     Instant(EmbassyInstant::now().as_millis())
@@ -141,7 +147,9 @@ fn now_ms() -> Instant {
 
 /// Drives `client` until its goal is reached or fails. Each certificate
 /// chain delivered (already checked against the CSR) is passed to
-/// `on_certificate`.
+/// `on_certificate`; the last one also stays in `buffers.rx` after `run`
+/// returns, at the range it returns, so firmware can store it from there
+/// without a buffer of its own to copy it into.
 ///
 /// The [crate docs](crate#boot-time-enrolment) show the whole call as a
 /// boot task writes it; `examples/boot.rs` runs it against a real CA.
@@ -154,13 +162,16 @@ pub async fn run<C, S, St, const N: usize>(
     buffers: DriverBuffers<'_>,
     deadline: Option<EmbassyInstant>,
     mut on_certificate: impl FnMut(&[u8]),
-) -> Result<(), Error>
+) -> Result<Option<Range<usize>>, Error>
 where
     C: Connector,
     S: ChallengeSolver,
     St: SnapshotStore,
 {
     let DriverBuffers { tx, rx, snapshot } = buffers;
+    // Where rx starts, to find a delivered chain's place in it.
+    let rx_start = rx.as_ptr() as usize;
+    let mut last_chain = None;
     let Environment {
         connector,
         connection_buffers,
@@ -173,7 +184,7 @@ where
             Some(p) => p,
             None => match next_request(client, solver, store, tx, snapshot, deadline).await? {
                 Some(p) => p,
-                None => return Ok(()),
+                None => return Ok(last_chain),
             },
         };
         let connecting = connector.connect(&first.host, first.port, connection_buffers);
@@ -201,7 +212,7 @@ where
                 Some(r) => r,
                 None => match next_request(client, solver, store, tx, snapshot, deadline).await? {
                     Some(r) => r,
-                    None => return Ok(()),
+                    None => return Ok(last_chain),
                 },
             };
             if out.host != host || out.port != port {
@@ -250,6 +261,8 @@ where
                 client.handle_response(now_ms(), &response, tx)?
             {
                 on_certificate(pem);
+                let start = (pem.as_ptr() as usize).wrapping_sub(rx_start);
+                last_chain = Some(start..start + pem.len());
             }
             if close {
                 continue 'connection;
@@ -368,17 +381,17 @@ where
         }
         let polled = client.poll_transmit(now_ms(), tx).map(|t| {
             t.map(|t| {
-                let mut host = heapless::String::new();
-                let _ = host.push_str(t.url.host);
-                Outgoing {
+                // A host too long to be a dns name cannot resolve.
+                let host = heapless::String::try_from(t.url.host).map_err(|_| Error::Dns)?;
+                Ok::<_, Error>(Outgoing {
                     host,
                     port: t.url.port,
                     len: t.len,
                     head: t.method == Method::Head,
-                }
+                })
             })
         });
-        if let Some(out) = polled? {
+        if let Some(out) = polled?.transpose()? {
             // Polling a newOrder marks the order as requested: save that
             // before the request goes out.
             while let Some(event) = client.poll_event() {

@@ -15,11 +15,13 @@ use embedded_io_async::Write as _;
 
 use crate::driver::{ChallengeSolver, Error};
 
-/// The most tokens served at once (one per authorization).
+/// The most tokens served at once by default: one per authorization of
+/// the largest order.
 pub const MAX_TOKENS: usize = acme_core::identifier::MAX_IDENTIFIERS;
 
 /// The tokens being served, shared between the enrolment task and the
-/// responder task.
+/// responder task: at most `N` at once, each taking about 180 bytes (a
+/// device enrolling its one name needs `Http01Tokens<1>`).
 ///
 /// ```
 /// use acme_core::challenge::KeyAuthorization;
@@ -36,11 +38,11 @@ pub const MAX_TOKENS: usize = acme_core::identifier::MAX_IDENTIFIERS;
 /// assert_eq!(TOKENS.get("tok3n"), None);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct Http01Tokens {
-    tokens: Mutex<CriticalSectionRawMutex, RefCell<heapless::Vec<KeyAuthorization, MAX_TOKENS>>>,
+pub struct Http01Tokens<const N: usize = MAX_TOKENS> {
+    tokens: Mutex<CriticalSectionRawMutex, RefCell<heapless::Vec<KeyAuthorization, N>>>,
 }
 
-impl Http01Tokens {
+impl<const N: usize> Http01Tokens<N> {
     /// No tokens (usable in a `static`).
     #[must_use]
     pub const fn new() -> Self {
@@ -49,14 +51,34 @@ impl Http01Tokens {
         }
     }
 
-    /// Serves `key_authorization` for its token.
+    /// Serves `key_authorization` for its token. When `N` tokens are
+    /// already served, the oldest is dropped: a flow that failed ends
+    /// without removing its tokens, and the next one must still be able to
+    /// add its own.
+    ///
+    /// ```
+    /// use acme_core::challenge::KeyAuthorization;
+    /// use acme_core::Thumbprint;
+    /// use acme_embassy::http01::Http01Tokens;
+    ///
+    /// let tokens: Http01Tokens<1> = Http01Tokens::new(); // one identifier
+    /// let thumbprint = Thumbprint([7; 32]);
+    /// tokens.add(&KeyAuthorization::new("of-a-failed-flow", &thumbprint)?)?;
+    /// tokens.add(&KeyAuthorization::new("current", &thumbprint)?)?;
+    /// assert!(tokens.get("current").is_some());
+    /// assert!(tokens.get("of-a-failed-flow").is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
-    /// [`Error::Challenge`] when [`MAX_TOKENS`] are already served.
+    /// [`Error::Challenge`] when `N` is 0.
     pub fn add(&self, key_authorization: &KeyAuthorization) -> Result<(), Error> {
         self.tokens.lock(|t| {
             let mut t = t.borrow_mut();
             t.retain(|k| k.token() != key_authorization.token());
+            if t.is_full() && !t.is_empty() {
+                t.remove(0);
+            }
             t.push(key_authorization.clone())
                 .map_err(|_| Error::Challenge)
         })
@@ -76,7 +98,7 @@ impl Http01Tokens {
     }
 }
 
-impl Default for Http01Tokens {
+impl<const N: usize> Default for Http01Tokens<N> {
     fn default() -> Self {
         Self::new()
     }
@@ -107,19 +129,19 @@ impl Default for Http01Tokens {
 /// assert_eq!(TOKENS.get("tok3n"), None);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct Http01Solver<'t> {
-    tokens: &'t Http01Tokens,
+pub struct Http01Solver<'t, const N: usize = MAX_TOKENS> {
+    tokens: &'t Http01Tokens<N>,
 }
 
-impl<'t> Http01Solver<'t> {
+impl<'t, const N: usize> Http01Solver<'t, N> {
     /// A solver publishing to `tokens` (served by [`serve_http01`]).
     #[must_use]
-    pub fn new(tokens: &'t Http01Tokens) -> Self {
+    pub fn new(tokens: &'t Http01Tokens<N>) -> Self {
         Self { tokens }
     }
 }
 
-impl ChallengeSolver for Http01Solver<'_> {
+impl<const N: usize> ChallengeSolver for Http01Solver<'_, N> {
     async fn provision(&mut self, task: &ChallengeTask<'_>) -> Result<(), Error> {
         if task.kind != ChallengeType::Http01 {
             return Err(Error::Challenge);
@@ -169,10 +191,10 @@ pub struct Http01Socket<'b> {
 ///     serve_http01(stack, 80, &TOKENS, sockets).await
 /// }
 /// ```
-pub async fn serve_http01<const N: usize>(
+pub async fn serve_http01<const N: usize, const T: usize>(
     stack: Stack<'_>,
     port: u16,
-    tokens: &Http01Tokens,
+    tokens: &Http01Tokens<T>,
     sockets: [Http01Socket<'_>; N],
 ) -> ! {
     let listeners = sockets.map(|socket| serve_one(stack, port, tokens, socket));
@@ -188,10 +210,10 @@ pub async fn serve_http01<const N: usize>(
 }
 
 /// One listener: accept, answer, close, again, for ever.
-async fn serve_one(
+async fn serve_one<const T: usize>(
     stack: Stack<'_>,
     port: u16,
-    tokens: &Http01Tokens,
+    tokens: &Http01Tokens<T>,
     socket: Http01Socket<'_>,
 ) -> core::convert::Infallible {
     let Http01Socket { rx, tx } = socket;

@@ -180,9 +180,14 @@ fn enrol_with<St: SnapshotStore, S: ChallengeSolver>(
         solver,
         store,
     };
-    block_on(run(&mut client, environment, buffers, None, |pem| {
+    let left_in_rx = block_on(run(&mut client, environment, buffers, None, |pem| {
         certificates.push(String::from_utf8_lossy(pem).into_owned());
     }))?;
+    // The last chain delivered is still in rx where run says it is.
+    assert_eq!(
+        left_in_rx.map(|range| String::from_utf8_lossy(&rx[range]).into_owned()),
+        certificates.last().cloned()
+    );
     Ok((connector.connections, certificates))
 }
 

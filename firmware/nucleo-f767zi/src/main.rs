@@ -27,6 +27,7 @@ use acme_embassy::http01::{serve_http01, Http01Socket, Http01Solver, Http01Token
 use acme_embassy::persist::{FlashStore, SnapshotStore};
 use acme_embassy::tls::{TlsBuffers, TlsConnector};
 use core::fmt::Write as _;
+use core::ops::Range;
 use defmt::{info, warn};
 use embassy_embedded_hal::adapter::BlockingAsync;
 use embassy_embedded_hal::flash::partition::Partition;
@@ -103,23 +104,21 @@ static SNAPSHOT: ConstStaticCell<[u8; SNAPSHOT_MAX_LEN]> =
     ConstStaticCell::new([0; SNAPSHOT_MAX_LEN]);
 static SNAPSHOT_SCRATCH: ConstStaticCell<[u8; SNAPSHOT_MAX_LEN + 64]> =
     ConstStaticCell::new([0; SNAPSHOT_MAX_LEN + 64]);
-/// The certificate chain as issued, and its store's scratch.
-const CERTIFICATE_MAX_LEN: usize = 4096;
-static CERTIFICATE: ConstStaticCell<[u8; CERTIFICATE_MAX_LEN]> =
-    ConstStaticCell::new([0; CERTIFICATE_MAX_LEN]);
-static CERTIFICATE_SCRATCH: ConstStaticCell<[u8; CERTIFICATE_MAX_LEN + 64]> =
-    ConstStaticCell::new([0; CERTIFICATE_MAX_LEN + 64]);
 /// One http-01 listener per validation connection the CA may open at once
 /// (Pebble and Let's Encrypt validate from several places together).
 const HTTP01_LISTENERS: usize = 4;
 static HTTP01_BUFFERS: ConstStaticCell<[[u8; 512]; 2 * HTTP01_LISTENERS]> =
     ConstStaticCell::new([[0; 512]; 2 * HTTP01_LISTENERS]);
-static HTTP01_TOKENS: Http01Tokens = Http01Tokens::new();
+/// The tokens served: one, for the one identifier.
+static HTTP01_TOKENS: Http01Tokens<1> = Http01Tokens::new();
 /// Sockets: the CA connection, DNS, DHCP and the http-01 listeners.
 static NET_RESOURCES: ConstStaticCell<StackResources<{ 3 + HTTP01_LISTENERS }>> =
     ConstStaticCell::new(StackResources::new());
-/// Ethernet DMA descriptors and packet buffers.
-static PACKETS: ConstStaticCell<PacketQueue<4, 4>> = ConstStaticCell::new(PacketQueue::new());
+/// Two transmit buffers are enough for what the device sends (requests of
+/// at most a TCP window of 1 KiB, small http-01 answers): when both are in
+/// flight, smoltcp waits for one; four receive buffers take the burst of
+/// the CA's validation connections, which arrive together.
+static PACKETS: ConstStaticCell<PacketQueue<2, 4>> = ConstStaticCell::new(PacketQueue::new());
 
 type Device = Ethernet<'static, ETH, GenericPhy<Sma<'static, ETH_SMA>>>;
 /// The F7's flash has no interrupt-driven driver: writes and erases block
@@ -193,13 +192,6 @@ async fn main(spawner: Spawner) {
     ) else {
         halt("the snapshot partition is not whole flash sectors").await
     };
-    let Ok(mut certificate_store) = FlashStore::new(
-        partition(CERTIFICATE_PARTITION),
-        0..CERTIFICATE_PARTITION.1,
-        CERTIFICATE_SCRATCH.take(),
-    ) else {
-        halt("the certificate partition is not whole flash sectors").await
-    };
 
     let mut enrolment = Enrolment {
         stack,
@@ -217,18 +209,22 @@ async fn main(spawner: Spawner) {
         http_tx: HTTP_TX.take(),
         http_rx: HTTP_RX.take(),
     };
-    let certificate = CERTIFICATE.take();
     loop {
-        match enrolment.run(certificate).await {
-            Ok(len) => {
-                let saved = certificate_store.save(&certificate[..len]).await;
+        match enrolment.run().await {
+            Ok(chain) => {
+                // Written from the receive buffer, where the driver left
+                // it, with the idle TLS read buffer as the store's
+                // scratch: the chain needs no buffer of its own.
+                let saved = enrolment
+                    .save_certificate(chain, partition(CERTIFICATE_PARTITION))
+                    .await;
                 match saved {
-                    Ok(()) => info!(
+                    Ok(len) => info!(
                         "enrolled {}: {} bytes of chain kept",
                         identifier.as_str(),
                         len
                     ),
-                    Err(_) => warn!("enrolled, but the certificate could not be written"),
+                    Err(()) => warn!("enrolled, but the certificate could not be written"),
                 }
                 break;
             }
@@ -255,9 +251,9 @@ struct Enrolment<'a, St> {
 }
 
 impl<St: SnapshotStore> Enrolment<'_, St> {
-    /// Enrols (resuming from the stored snapshot) and copies the verified
-    /// certificate chain into `certificate`, returning its length.
-    async fn run(&mut self, certificate: &mut [u8]) -> Result<usize, Error> {
+    /// Enrols (resuming from the stored snapshot); returns where the
+    /// verified certificate chain lies in the receive buffer.
+    async fn run(&mut self) -> Result<Range<usize>, Error> {
         self.stack.wait_config_up().await;
         let identifiers = [Identifier::Dns(self.identifier)];
         let config = Config::new(DIRECTORY_URL);
@@ -295,22 +291,31 @@ impl<St: SnapshotStore> Enrolment<'_, St> {
             rx: self.http_rx,
             snapshot: self.snapshot,
         };
-        let mut len = None;
-        run(
+        let chain = run(
             client,
             environment,
             buffers,
             Some(Instant::now() + ENROLMENT_DEADLINE),
-            |chain| {
-                if let Some(dst) = certificate.get_mut(..chain.len()) {
-                    dst.copy_from_slice(chain);
-                    len = Some(chain.len());
-                }
-            },
+            |_| {},
         )
         .await?;
         info!("{} requests", client.requests_sent());
-        len.ok_or(Error::BufferTooSmall)
+        chain.ok_or(Error::BufferTooSmall)
+    }
+
+    /// Writes the chain [`Enrolment::run`] left in the receive buffer to
+    /// `flash`, with the TLS read buffer, idle now, as the flash store's
+    /// scratch; returns the chain's length.
+    async fn save_certificate(
+        &mut self,
+        chain: Range<usize>,
+        flash: FlashPartition,
+    ) -> Result<usize, ()> {
+        let chain = self.http_rx.get(chain).ok_or(())?;
+        let mut store = FlashStore::new(flash, 0..CERTIFICATE_PARTITION.1, &mut *self.tls.tls_read)
+            .map_err(|_| ())?;
+        store.save(chain).await.map_err(|_| ())?;
+        Ok(chain.len())
     }
 }
 
