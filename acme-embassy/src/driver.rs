@@ -137,9 +137,9 @@ struct Outgoing {
     head: bool,
 }
 
-/// The longest host a request goes to: a dns name's limit. Kept in every
-/// request being sent, so not a URL's 512.
-const MAX_HOST_LEN: usize = 253;
+/// The longest host a request goes to: a dns name's limit (253, and a
+/// trailing dot). Kept in every request being sent, so not a URL's 512.
+const MAX_HOST_LEN: usize = 254;
 
 fn now_ms() -> Instant {
     Instant(EmbassyInstant::now().as_millis())
@@ -381,8 +381,14 @@ where
         }
         let polled = client.poll_transmit(now_ms(), tx).map(|t| {
             t.map(|t| {
-                // A host too long to be a dns name cannot resolve.
-                let host = heapless::String::try_from(t.url.host).map_err(|_| Error::Dns)?;
+                // A host too long to be a dns name will never resolve:
+                // not worth retrying.
+                let host = heapless::String::try_from(t.url.host).map_err(|_| {
+                    Error::Acme(acme_core::Error::LimitExceeded {
+                        limit: "a host name's length",
+                        max: MAX_HOST_LEN,
+                    })
+                })?;
                 Ok::<_, Error>(Outgoing {
                     host,
                     port: t.url.port,

@@ -54,7 +54,9 @@ impl<const N: usize> Http01Tokens<N> {
     /// Serves `key_authorization` for its token. When `N` tokens are
     /// already served, the oldest is dropped: a flow that failed ends
     /// without removing its tokens, and the next one must still be able to
-    /// add its own.
+    /// add its own. So `N` must be at least the number of identifiers of
+    /// an order, or the first challenges of a larger order are no longer
+    /// served when the last ones are added, and fail at the CA.
     ///
     /// ```
     /// use acme_core::challenge::KeyAuthorization;

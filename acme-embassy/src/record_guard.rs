@@ -31,6 +31,8 @@ pub struct RecordGuard<T> {
     header_seen: usize,
     /// Bytes of the current record's body still to come.
     body_left: usize,
+    /// An invalid record was seen: every later read fails too.
+    refused: bool,
 }
 
 /// An error of a [`RecordGuard`]ed stream.
@@ -70,12 +72,16 @@ impl<T> RecordGuard<T> {
             header: [0; HEADER_LEN],
             header_seen: 0,
             body_left: 0,
+            refused: false,
         }
     }
 
     /// Follows the record boundaries through `bytes`, the next bytes the
     /// server sent.
     fn inspect<E>(&mut self, mut bytes: &[u8]) -> Result<(), GuardError<E>> {
+        if self.refused {
+            return Err(GuardError::InvalidRecord);
+        }
         while !bytes.is_empty() {
             if self.body_left > 0 {
                 let skipped = self.body_left.min(bytes.len());
@@ -96,6 +102,7 @@ impl<T> RecordGuard<T> {
                 let [kind, _, _, high, low] = self.header;
                 let len = usize::from(u16::from_be_bytes([high, low]));
                 if kind == APPLICATION_DATA && len < MIN_PROTECTED_LEN {
+                    self.refused = true;
                     return Err(GuardError::InvalidRecord);
                 }
                 self.body_left = len;
@@ -111,6 +118,9 @@ impl<T: ErrorType> ErrorType for RecordGuard<T> {
 
 impl<T: Read> Read for RecordGuard<T> {
     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        if self.refused {
+            return Err(GuardError::InvalidRecord);
+        }
         let read = self.inner.read(buf).await.map_err(GuardError::Transport)?;
         self.inspect(buf.get(..read).unwrap_or_default())?;
         Ok(read)
@@ -177,6 +187,11 @@ mod tests {
         assert!(feed(&mut guard, &record(21, 2)).is_ok());
         assert!(matches!(
             feed(&mut guard, &record(APPLICATION_DATA, 0)),
+            Err(GuardError::InvalidRecord)
+        ));
+        // Once refused, nothing more is let through.
+        assert!(matches!(
+            feed(&mut guard, &record(22, 4)),
             Err(GuardError::InvalidRecord)
         ));
     }
