@@ -103,7 +103,8 @@ impl<'n> Montgomery<'n> {
         r2
     }
 
-    /// 2x mod n, in place, for x below n.
+    /// 2x mod n, in place, for x below n (`add_mod`'s temporaries took a
+    /// 1.6 KB frame over the 2,112 doublings of [`Montgomery::r_squared`]).
     fn double(&self, x: &mut U2048) {
         let mut carry = Limb::ZERO;
         for limb in x.as_limbs_mut() {

@@ -291,16 +291,17 @@ fn check_chain(
     let anchor = Inspected::from_der(trust_anchor).map_err(|_| TlsFailure::Untrusted)?;
     let mut at = 0;
     loop {
-        let subject = x509_der(chain.get(at))?;
-        if subject == trust_anchor {
+        let subject = inspect(chain.get(at))?;
+        if subject.der() == trust_anchor {
             return Ok(at);
         }
-        let names_anchor = inspect(chain.get(at))?.issuer_der() == anchor.subject_der();
+        let names_anchor = subject.issuer_der() == anchor.subject_der();
         let issuer = match chain.get(at + 1) {
             Some(next) if !names_anchor => x509_der(Some(next))?,
             _ => trust_anchor,
         };
-        acme_core::client::check_issued_by(subject, issuer).map_err(|_| TlsFailure::Untrusted)?;
+        acme_core::client::check_issued_by(subject.der(), issuer)
+            .map_err(|_| TlsFailure::Untrusted)?;
         at += 1;
         if issuer == trust_anchor {
             return Ok(at);
