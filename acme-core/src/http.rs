@@ -194,7 +194,7 @@ pub fn write_request_head(
 }
 
 /// Writes `value` in decimal without the formatting machinery.
-fn put_decimal(sink: &mut dyn crate::sink::Sink, mut value: u64) {
+pub(crate) fn put_decimal(sink: &mut dyn crate::sink::Sink, mut value: u64) {
     let mut digits = [0u8; 20];
     let mut start = digits.len();
     loop {

@@ -26,9 +26,9 @@ use acme_embassy::driver::{run, DriverBuffers, Environment, Error};
 use acme_embassy::http01::{serve_http01, Http01Socket, Http01Solver, Http01Tokens};
 use acme_embassy::persist::{FlashStore, SnapshotStore};
 use acme_embassy::tls::{TlsBuffers, TlsConnector};
-use core::fmt::Write as _;
 use core::ops::Range;
 use defmt::{info, warn};
+use defmt_rtt as _;
 use embassy_embedded_hal::adapter::BlockingAsync;
 use embassy_embedded_hal::flash::partition::Partition;
 use embassy_executor::Spawner;
@@ -42,9 +42,10 @@ use embassy_sync::blocking_mutex::raw::NoopRawMutex;
 use embassy_sync::mutex::Mutex;
 use embassy_time::{Duration, Instant, Timer};
 use embedded_storage_async::nor_flash::{NorFlash, ReadNorFlash};
+#[cfg(feature = "panic-messages")]
+use panic_probe as _;
 use static_cell::{ConstStaticCell, StaticCell};
 use zeroize::Zeroize;
-use {defmt_rtt as _, panic_probe as _};
 
 bind_interrupts!(struct Irqs {
     ETH => eth::InterruptHandler;
@@ -178,12 +179,7 @@ async fn main(spawner: Spawner) {
         Ok(keys) => KEYS.init(keys),
         Err(()) => halt("the key partition cannot be used").await,
     };
-    let mut identifier = heapless::String::<64>::new();
-    let _ = write!(identifier, "dev-");
-    for byte in uid {
-        let _ = write!(identifier, "{byte:02x}");
-    }
-    let _ = write!(identifier, ".{IDENTIFIER_DOMAIN}");
+    let identifier = device_name(&uid);
 
     let Ok(snapshot_store) = FlashStore::new(
         partition(SNAPSHOT_PARTITION),
@@ -358,6 +354,48 @@ fn keys_from(scalars: &[u8; 64]) -> Option<DeviceKeys> {
 
 fn rand_fill(rng: &mut Rng<'static, RNG>, out: &mut [u8]) {
     rng.fill_bytes(out);
+}
+
+/// `dev-<unique id in hex>.<IDENTIFIER_DOMAIN>`, written without
+/// `core::fmt`, which would add its machinery to the image.
+fn device_name(uid: &[u8; 12]) -> heapless::String<DEVICE_NAME_MAX> {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut name = heapless::String::new();
+    let mut push = |c: char| {
+        // Cannot fail: `DEVICE_NAME_MAX` holds the longest name (checked
+        // at compile time below).
+        let _ = name.push(c);
+    };
+    "dev-".chars().for_each(&mut push);
+    for byte in uid {
+        push(char::from(HEX[usize::from(byte >> 4)]));
+        push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    push('.');
+    IDENTIFIER_DOMAIN.chars().for_each(&mut push);
+    name
+}
+
+/// The longest device name: `dev-`, 24 hex digits, `.` and the domain.
+const DEVICE_NAME_MAX: usize = 64;
+const _: () = assert!(
+    4 + 24 + 1 + IDENTIFIER_DOMAIN.len() <= DEVICE_NAME_MAX,
+    "ACME_IDENTIFIER_DOMAIN is too long for the device name"
+);
+
+/// Without the `panic-messages` feature a panic (which acme-core's own code
+/// never reaches, but a dependency's bounds check could) logs one fixed
+/// line and resets the board: the enrolment resumes from the snapshot in
+/// flash. Formatting the panic's message and location would link
+/// `core::fmt`, every `Debug` implementation of an error some dependency
+/// unwraps, and a file path per panic site: 43 KB of flash. Build with
+/// `--features panic-messages` to get them over RTT (panic-probe) while
+/// developing.
+#[cfg(not(feature = "panic-messages"))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    defmt::error!("panic: resetting");
+    cortex_m::peripheral::SCB::sys_reset()
 }
 
 /// Stops here for good, saying why.
