@@ -8,7 +8,8 @@
 //! enrolment (new account) and then a warm renewal (stored account) of one
 //! dns identifier. HTTP requests are counted in Pebble's log; the client's
 //! CPU time is `getrusage(RUSAGE_CHILDREN)` around it. The medians go into
-//! one Markdown table, printed and written to `bench/results.md`.
+//! one Markdown table, printed and written to `bench/results.md` and into
+//! README (between its `acme-bench` marker lines).
 //!
 //! ```text
 //! cargo build --release -p acme-host
@@ -17,6 +18,7 @@
 
 mod measure;
 mod peers;
+mod readme;
 mod report;
 mod trust;
 
@@ -34,7 +36,8 @@ use report::Results;
 
 const USAGE: &str = "\
 usage: acme-bench [--runs N] [--delays MS,MS,...] [--peers ours,lego,uacme,certbot]
-                  [--acme PATH] [--out PATH|-] [--name DNS-NAME] [--timeout SECS]
+                  [--acme PATH] [--out PATH|-] [--readme PATH|-] [--name DNS-NAME]
+                  [--timeout SECS]
 
   --runs N        runs per client and delay (default 5); the table has medians
   --delays LIST   one-way delays in ms added by the relay in each direction
@@ -44,6 +47,10 @@ usage: acme-bench [--runs N] [--delays MS,MS,...] [--peers ours,lego,uacme,certb
                   `cargo build --release -p acme-host`)
   --out PATH      where the Markdown table goes (default bench/results.md;
                   `-` only prints it)
+  --readme PATH   the README whose section between the acme-bench marker
+                  lines gets the table (default README.md; `-`: none); only
+                  a full run (every peer, 5 runs or more, 0 and 100 ms, no
+                  failure) is written there
   --name NAME     the dns identifier (default bench.device.test)
   --timeout SECS  per client command (default 300)
   --keep DIR      keep each run's Pebble log and client output under DIR";
@@ -55,6 +62,7 @@ struct Args {
     peers: Vec<Peer>,
     acme: PathBuf,
     out: Option<PathBuf>,
+    readme: Option<PathBuf>,
     name: String,
     timeout: Duration,
     keep: Option<PathBuf>,
@@ -67,6 +75,7 @@ fn parse_args(root: &Path) -> Result<Args, String> {
         peers: Peer::ALL.to_vec(),
         acme: root.join("target/release/acme"),
         out: Some(root.join("bench/results.md")),
+        readme: Some(root.join("README.md")),
         name: "bench.device.test".to_owned(),
         timeout: Duration::from_secs(300),
         keep: None,
@@ -103,6 +112,7 @@ fn parse_args(root: &Path) -> Result<Args, String> {
             }
             "--acme" => args.acme = PathBuf::from(value),
             "--out" => args.out = (value != "-").then(|| PathBuf::from(value)),
+            "--readme" => args.readme = (value != "-").then(|| PathBuf::from(value)),
             "--name" => args.name = value,
             "--keep" => args.keep = Some(PathBuf::from(value)),
             "--timeout" => {
@@ -289,6 +299,20 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
         eprintln!("written to {}", out.display());
+    }
+    if let Some(path) = &args.readme {
+        if let Some(why) = results.not_for_readme() {
+            eprintln!("acme-bench: {} left as it was: {why}", path.display());
+        } else if let Err(e) = std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| readme::splice(&text, &results.body(&command)))
+            .and_then(|text| std::fs::write(path, text).map_err(|e| e.to_string()))
+        {
+            eprintln!("acme-bench: writing the table into {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        } else {
+            eprintln!("written into {}", path.display());
+        }
     }
     if results.any_measured() {
         ExitCode::SUCCESS

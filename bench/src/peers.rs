@@ -168,7 +168,8 @@ impl Peer {
 }
 
 /// `acme enrol|renew`: the built-in http-01 responder on a free loopback
-/// port, Pebble's root added with `--ca-file`.
+/// port, trusting Pebble's root alone (`--ca-file --ca-file-only`), as
+/// lego and certbot do.
 fn ours(cx: &Context<'_>, subcommand: &str) -> Command {
     let mut c = Command::new(cx.acme);
     c.arg(subcommand)
@@ -178,6 +179,7 @@ fn ours(cx: &Context<'_>, subcommand: &str) -> Command {
         .arg(cx.state)
         .arg("--ca-file")
         .arg(cx.ca_file)
+        .arg("--ca-file-only")
         .args(["--challenge", "http-01", "--http-listen"])
         .arg(format!("127.0.0.1:{}", cx.http_port))
         .arg("--identifier")

@@ -196,6 +196,31 @@ impl Results {
         self.entry(peer).failures.push(why);
     }
 
+    /// Why these results are not the README's table, if they are not: the
+    /// README shows every peer, at least 5 runs, at 0 and 100 ms, with no
+    /// failed run.
+    pub(crate) fn not_for_readme(&self) -> Option<String> {
+        if self.runs < 5 {
+            return Some(format!("{} run(s), fewer than 5", self.runs));
+        }
+        if !(self.delays.contains(&0) && self.delays.contains(&100)) {
+            return Some("the delays are not 0 and 100 ms".into());
+        }
+        for peer in Peer::ALL {
+            match self.peers.iter().find(|p| p.peer == peer) {
+                None => return Some(format!("{} was not run", peer.name())),
+                Some(p) if p.missing.is_some() => {
+                    return Some(format!("{} is missing", peer.name()))
+                }
+                Some(p) if !p.failures.is_empty() => {
+                    return Some(format!("{} failed a run", peer.name()))
+                }
+                Some(_) => {}
+            }
+        }
+        None
+    }
+
     /// Whether any run of any client succeeded.
     pub(crate) fn any_measured(&self) -> bool {
         self.peers.iter().any(|p| !p.samples.is_empty())
@@ -283,10 +308,17 @@ impl Results {
         )
     }
 
-    /// The report: header, table, notes.
+    /// The report: heading, then [`Results::body`].
     pub(crate) fn markdown(&self, command: &str) -> String {
+        format!(
+            "## Wire efficiency against lego, uacme and certbot\n\n{}",
+            self.body(command)
+        )
+    }
+
+    /// How it was measured, the table, and how each client ran.
+    pub(crate) fn body(&self, command: &str) -> String {
         let mut md = String::new();
-        let _ = writeln!(md, "## Wire efficiency against lego, uacme and certbot\n");
         let _ = writeln!(md, "* command: `{command}`");
         let _ = writeln!(md, "* date: {}", utc_now());
         let _ = writeln!(
@@ -445,7 +477,7 @@ impl Results {
 const CONFIGURATION: &str = "\
 How each client runs (one dns identifier, P-256 account and certificate keys, http-01; with `PEBBLE_VA_ALWAYS_VALID=1` nothing is really validated):
 
-* ours: `acme enrol` (cold), then `acme renew` (warm) with the same `--state-dir`; `--ca-file` with Pebble's root, the built-in http-01 responder on a free loopback port.
+* ours: `acme enrol` (cold), then `acme renew` (warm) with the same `--state-dir`; Pebble's root alone (`--ca-file` with `--ca-file-only`: the system's roots are not read), the built-in http-01 responder on a free loopback port.
 * lego: `lego --http --http.port 127.0.0.1:PORT --key-type ec256 --email … run` (lego insists on an e-mail contact), then `renew --days 99999 --no-random-sleep` with the same `--path`; Pebble's root in `LEGO_CA_CERTIFICATES`.
 * uacme: `uacme --yes new` then `uacme issue` (cold: two processes, summed), then `uacme --force issue` (warm), with `--type EC --bits 256 --no-ocsp --hook /bin/true` and the same `--confdir`. Debian's uacme (libcurl-gnutls) has no CA option and reads only `/etc/ssl/certs`, so the benchmark runs in a private mount namespace in which a copy of that directory, plus Pebble's root, is mounted over it (the system's stays untouched).
 * certbot: `certbot certonly --manual --preferred-challenges http --manual-auth-hook /bin/true --key-type ecdsa --register-unsafely-without-email`, then `certbot renew --force-renewal --no-random-sleep-on-renew`, with its own config, work and logs directories; Pebble's root in `REQUESTS_CA_BUNDLE`.

@@ -6,7 +6,8 @@
 //! byte alignment, hex, decimal, Rust's `Debug` of the bytes, or the raw
 //! bytes. Key files are created with mode 0600 in a 0700 directory, and a
 //! key file that group or others can read is refused with exit code 5
-//! before anything is sent.
+//! before anything is sent. `--ca-file-only` trusts that file and not the
+//! system's roots.
 //!
 //! Fails, with the command that installs it, when Pebble is missing.
 #![allow(
@@ -381,4 +382,81 @@ fn key_files_group_or_others_can_read_are_refused_with_exit_5() {
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--ca-file-only` trusts the `--ca-file` alone. Here the system's roots
+/// (`SSL_CERT_FILE`) are the CA of Pebble's TLS certificate, and
+/// `--ca-file` names another CA (Pebble's issuing root, which signed no
+/// server certificate): without the flag the tool also trusts the system's
+/// roots and enrols; with it the same command refuses the server in the
+/// handshake, an error of configuration (exit 2).
+#[test]
+fn ca_file_only_does_not_trust_the_system_roots() {
+    let http_port = free_port().unwrap();
+    let pebble = match LocalPebble::start(&PebbleOptions {
+        http01_port: http_port,
+        tls_alpn01_port: free_port().unwrap(),
+        ..PebbleOptions::default()
+    }) {
+        Ok(p) => p,
+        Err(HostError::Usage(message)) => panic!("{message}"),
+        Err(e) => panic!("starting Pebble: {e}"),
+    };
+    let stranger = pebble.dir().join("issuing-root.pem");
+    std::fs::write(&stranger, pebble.root_pem(0).unwrap()).unwrap();
+    let run = |name: &str, extra: &[&str]| -> Output {
+        let state = pebble.dir().join("state").join(name);
+        let args = [
+            &["enrol", "--identifier", "dns:trust.device.test"][..],
+            extra,
+        ]
+        .concat();
+        acme_at(BIN, &pebble.directory_url, &stranger, &state, &args)
+            .args(["--http-listen", &format!("127.0.0.1:{http_port}")])
+            .args(["--deadline-secs", "60"])
+            .env("SSL_CERT_FILE", &pebble.ca_file)
+            .env_remove("SSL_CERT_DIR")
+            .output()
+            .unwrap()
+    };
+
+    let with_system = run("with-system-roots", &[]);
+    assert!(
+        with_system.status.success(),
+        "{}",
+        describe_output(&with_system)
+    );
+
+    let only = run("ca-file-only", &["--ca-file-only"]);
+    assert_eq!(only.status.code(), Some(2), "{}", describe_output(&only));
+    let stderr = String::from_utf8_lossy(&only.stderr);
+    assert!(
+        stderr.contains("TLS certificate was refused") && stderr.contains("UnknownIssuer"),
+        "{}",
+        describe_output(&only)
+    );
+
+    // The flag means nothing without a file to trust: refused before
+    // anything is sent.
+    let state = pebble.dir().join("state").join("no-ca-file");
+    let usage = acme()
+        .args([
+            "enrol",
+            "--directory",
+            &pebble.directory_url,
+            "--ca-file-only",
+        ])
+        .args(["--identifier", "dns:trust.device.test", "--state-dir"])
+        .arg(&state)
+        .env("SSL_CERT_FILE", &pebble.ca_file)
+        .output()
+        .unwrap();
+    assert_eq!(usage.status.code(), Some(2), "{}", describe_output(&usage));
+    let stderr = String::from_utf8_lossy(&usage.stderr);
+    assert!(
+        stderr.contains("required") && stderr.contains("--ca-file <"),
+        "{}",
+        describe_output(&usage)
+    );
+    assert!(!state.exists(), "state was created: {}", state.display());
 }

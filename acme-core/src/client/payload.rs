@@ -140,7 +140,8 @@ impl JsonPayload for NewOrder<'_> {
 /// gives (dotted decimal; RFC 5952 for IPv6: lowercase hex without leading
 /// zeros, the first longest run of two or more zero groups as `::`, an
 /// IPv4-mapped address as `::ffff:a.b.c.d`), written digit by digit:
-/// `Display` would bring `core::fmt` into a device's image (about 3 KB).
+/// `Display` would bring `core::fmt` into a device's image (1.7 KB of the
+/// core's enrolment, 3.3 KB of the board firmware).
 fn write_ip(out: &mut JsonWriter<'_>, addr: &IpAddr) {
     out.raw(b"\"");
     match addr {

@@ -385,17 +385,25 @@ const _: () = assert!(
 
 /// Without the `panic-messages` feature a panic (which acme-core's own code
 /// never reaches, but a dependency's bounds check could) logs one fixed
-/// line and resets the board: the enrolment resumes from the snapshot in
-/// flash. Formatting the panic's message and location would link
-/// `core::fmt`, every `Debug` implementation of an error some dependency
-/// unwraps, and a file path per panic site: 43 KB of flash. Build with
-/// `--features panic-messages` to get them over RTT (panic-probe) while
-/// developing.
+/// line and stops the core as panic-probe does (`udf`: a debugger shows
+/// where). It does not reset: a panic that a server's answer causes would
+/// otherwise become a loop of boots, each sending requests to the CA.
+/// Formatting the panic's message and location would link `core::fmt`,
+/// every `Debug` implementation of an error some dependency unwraps, and a
+/// file path per panic site: 43 KB of flash. Build with `--features
+/// panic-messages` to get them over RTT (panic-probe) while developing.
 #[cfg(not(feature = "panic-messages"))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
-    defmt::error!("panic: resetting");
-    cortex_m::peripheral::SCB::sys_reset()
+    use core::sync::atomic::{AtomicBool, Ordering};
+    // A panic inside a defmt call would re-enter the logger, which panics
+    // again: log the first panic only.
+    static PANICKED: AtomicBool = AtomicBool::new(false);
+    cortex_m::interrupt::disable();
+    if !PANICKED.swap(true, Ordering::Relaxed) {
+        defmt::error!("panic: stopped");
+    }
+    cortex_m::asm::udf()
 }
 
 /// Stops here for good, saying why.
