@@ -365,12 +365,7 @@ fn x509_der<'c>(entry: Option<&CertificateEntryRef<'c>>) -> Result<&'c [u8], Tls
 
 /// Parses one certificate of the server's chain.
 fn inspect<'c>(entry: Option<&CertificateEntryRef<'c>>) -> Result<Inspected<'c>, TlsFailure> {
-    match entry {
-        Some(CertificateEntryRef::X509(der)) => {
-            Inspected::from_der(der).map_err(|_| TlsFailure::Malformed)
-        }
-        _ => Err(TlsFailure::Malformed),
-    }
+    Inspected::from_der(x509_der(entry)?).map_err(|_| TlsFailure::Malformed)
 }
 
 /// Whether `now` (when known) is within the certificate's validity.

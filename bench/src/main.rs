@@ -291,7 +291,10 @@ fn main() -> ExitCode {
     let _ = std::fs::remove_dir_all(&scratch);
 
     let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let markdown = results.markdown(&command);
+    // Computed once: it holds the date and the load, which README and
+    // bench/results.md must agree on.
+    let body = results.body(&command);
+    let markdown = format!("{}\n\n{body}", report::HEADING);
     println!("{markdown}");
     if let Some(out) = &args.out {
         if let Err(e) = std::fs::write(out, &markdown) {
@@ -305,7 +308,7 @@ fn main() -> ExitCode {
             eprintln!("acme-bench: {} left as it was: {why}", path.display());
         } else if let Err(e) = std::fs::read_to_string(path)
             .map_err(|e| e.to_string())
-            .and_then(|text| readme::splice(&text, &results.body(&command)))
+            .and_then(|text| readme::splice(&text, &body))
             .and_then(|text| std::fs::write(path, text).map_err(|e| e.to_string()))
         {
             eprintln!("acme-bench: writing the table into {}: {e}", path.display());

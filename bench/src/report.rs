@@ -135,6 +135,10 @@ fn loadavg() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
+/// The heading of `bench/results.md`, above [`Results::body`] (README has
+/// its own).
+pub(crate) const HEADING: &str = "## Wire efficiency against lego, uacme and certbot";
+
 impl Results {
     /// Nothing measured yet.
     pub(crate) fn new(delays: &[u64], runs: usize) -> Self {
@@ -305,14 +309,6 @@ impl Results {
                 .iter()
                 .map(|(cold, warm)| (row.value)(if row.warm { warm } else { cold }))
                 .collect(),
-        )
-    }
-
-    /// The report: heading, then [`Results::body`].
-    pub(crate) fn markdown(&self, command: &str) -> String {
-        format!(
-            "## Wire efficiency against lego, uacme and certbot\n\n{}",
-            self.body(command)
         )
     }
 

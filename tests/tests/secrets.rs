@@ -25,7 +25,7 @@ use std::process::{Command, Output};
 use acme_host::pebble::{free_port, LocalPebble, PebbleOptions};
 use acme_host::HostError;
 use acme_tests::cli::acme_at;
-use acme_tests::describe_output;
+use acme_tests::{describe_output, start_pebble_always_valid};
 use p256::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
 use rand_core::RngCore as _;
 
@@ -392,16 +392,7 @@ fn key_files_group_or_others_can_read_are_refused_with_exit_5() {
 /// handshake, an error of configuration (exit 2).
 #[test]
 fn ca_file_only_does_not_trust_the_system_roots() {
-    let http_port = free_port().unwrap();
-    let pebble = match LocalPebble::start(&PebbleOptions {
-        http01_port: http_port,
-        tls_alpn01_port: free_port().unwrap(),
-        ..PebbleOptions::default()
-    }) {
-        Ok(p) => p,
-        Err(HostError::Usage(message)) => panic!("{message}"),
-        Err(e) => panic!("starting Pebble: {e}"),
-    };
+    let pebble = start_pebble_always_valid();
     let stranger = pebble.dir().join("issuing-root.pem");
     std::fs::write(&stranger, pebble.root_pem(0).unwrap()).unwrap();
     let run = |name: &str, extra: &[&str]| -> Output {
@@ -412,7 +403,7 @@ fn ca_file_only_does_not_trust_the_system_roots() {
         ]
         .concat();
         acme_at(BIN, &pebble.directory_url, &stranger, &state, &args)
-            .args(["--http-listen", &format!("127.0.0.1:{http_port}")])
+            .args(["--http-listen", "127.0.0.1:0"])
             .args(["--deadline-secs", "60"])
             .env("SSL_CERT_FILE", &pebble.ca_file)
             .env_remove("SSL_CERT_DIR")
